@@ -1,0 +1,125 @@
+"""Configuration read from the environment, with an embedded default.
+
+The embedded default needs nothing installed but Python: SQLite in the instance
+folder, Celery tasks run in-process, mail written to a folder and card payments
+against a localstripe server the CLI starts on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+# Packages in dependency order; each exposes init_app(app). They are loaded by name so
+# the kernel never imports a domain (import-linter checks that).
+DOMAINS = ("merchants", "delivery", "shop", "ambassadors", "admin")
+
+LOCALSTRIPE_PORT = 8420
+DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - refused in production
+DEV_WEBHOOK_SECRET = "whsec_comptoir_local"  # noqa: S105 - localstripe only
+LOCALSTRIPE_SECRET_KEY = "sk_test_comptoir_local"  # noqa: S105 - localstripe only
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run in this environment."""
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain postgres:// URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def from_environment(instance_path: str) -> dict[str, Any]:
+    """Build the configuration mapping from environment variables."""
+    instance = Path(instance_path)
+    env = os.environ.get
+    redis_url = env("REDIS_URL")
+    stripe_base = env("STRIPE_API_BASE")
+    local_stripe = stripe_base is None and env("STRIPE_SECRET_KEY") is None
+    return {
+        "ENV_NAME": env("COMPTOIR_ENV", "development"),
+        "SECRET_KEY": env("SECRET_KEY"),
+        "SQLALCHEMY_DATABASE_URI": database_url(
+            env("DATABASE_URL", f"sqlite:///{instance / 'comptoir.sqlite3'}")
+        ),
+        "REDIS_URL": redis_url,
+        "CELERY": {
+            "broker_url": redis_url or "memory://",
+            "result_backend": redis_url,
+            # Embedded default: no broker, tasks run in the web process.
+            "task_always_eager": redis_url is None,
+            "task_eager_propagates": True,
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "broker_transport_options": {"visibility_timeout": 6 * 3600},
+            "timezone": "Europe/Paris",
+            "enable_utc": True,
+        },
+        "PAYMENT_PROVIDER": env("PAYMENT_PROVIDER", "stripe"),
+        "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY", LOCALSTRIPE_SECRET_KEY),
+        "STRIPE_PUBLISHABLE_KEY": env(
+            "STRIPE_PUBLISHABLE_KEY", "pk_test_comptoir_local"
+        ),
+        "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
+        "STRIPE_API_BASE": stripe_base
+        or (f"http://127.0.0.1:{LOCALSTRIPE_PORT}" if local_stripe else None),
+        "STRIPE_LOCAL": local_stripe or "127.0.0.1" in (stripe_base or ""),
+        "MAIL_SERVER": env("MAIL_SERVER"),
+        "MAIL_PORT": int(env("MAIL_PORT", "25")),
+        "MAIL_USERNAME": env("MAIL_USERNAME"),
+        "MAIL_PASSWORD": env("MAIL_PASSWORD"),
+        "MAIL_USE_TLS": _env_bool("MAIL_USE_TLS"),
+        "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "Comptoir <noreply@comptoir.local>"),
+        "MAIL_FOLDER": env("MAIL_FOLDER", str(instance / "mail")),
+        "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
+        "BABEL_DEFAULT_LOCALE": "fr",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
+        "LANGUAGES": ("fr", "en"),
+        "PASSWORD_RESET_MAX_AGE": int(env("PASSWORD_RESET_MAX_AGE", "3600")),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
+        "API_TITLE": "Comptoir",
+        "API_VERSION": "1",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "/docs",
+        "OPENAPI_SWAGGER_UI_URL": env("OPENAPI_SWAGGER_UI_URL", ""),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env("COMPTOIR_ENV") == "production",
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+    }
+
+
+def check_production(config: dict[str, Any]) -> None:
+    """Refuse to start in production with a development-only setting."""
+    if config.get("ENV_NAME") != "production":
+        if not config.get("SECRET_KEY"):
+            config["SECRET_KEY"] = DEV_SECRET_KEY
+        return
+    problems = []
+    if not config.get("SECRET_KEY") or config["SECRET_KEY"] == DEV_SECRET_KEY:
+        problems.append("SECRET_KEY must be set to a long random value")
+    if config.get("PAYMENT_PROVIDER") != "stripe" or config.get("STRIPE_LOCAL"):
+        problems.append(
+            "the embedded payment method (localstripe or pay at pickup) is not "
+            "allowed: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET"
+        )
+    if config.get("STRIPE_WEBHOOK_SECRET") == DEV_WEBHOOK_SECRET:
+        problems.append("STRIPE_WEBHOOK_SECRET must be set")
+    if problems:
+        raise ConfigError(
+            "Comptoir refuses to start in production: " + "; ".join(problems) + "."
+        )

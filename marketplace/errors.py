@@ -1,0 +1,66 @@
+"""One JSON error shape for the API, friendly HTML pages for people."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import Conflict, HTTPException, InternalServerError
+
+from .extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def json_error(exc: HTTPException, errors: Any = None) -> tuple[Response, int]:
+    """The flask-smorest shape: {"code", "status", "message", "errors"}."""
+    code = exc.code or 500
+    body: dict[str, Any] = {"code": code, "status": exc.name}
+    if exc.description:
+        body["message"] = exc.description
+    if errors:
+        body["errors"] = errors
+    return jsonify(body), code
+
+
+def handle_http(exc: HTTPException) -> Any:
+    if wants_json():
+        data = getattr(exc, "data", None) or {}
+        return json_error(exc, data.get("messages"))
+    template = f"errors/{exc.code}.html" if exc.code in (403, 404) else "errors/error.html"
+    return render_template(template, error=exc), exc.code
+
+
+def handle_integrity(exc: IntegrityError) -> Any:
+    db.session.rollback()
+    log.info("integrity error: %s", exc.orig.__class__.__name__)
+    return handle_http(
+        Conflict("Cette ressource existe déjà ou est liée à une autre. / Conflict.")
+    )
+
+
+def handle_csrf(exc: CSRFError) -> Any:
+    return handle_http(exc)
+
+
+def handle_unexpected(exc: Exception) -> Any:
+    db.session.rollback()
+    log.exception("unhandled error")
+    return handle_http(InternalServerError())
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(CSRFError, handle_csrf)
+    app.register_error_handler(IntegrityError, handle_integrity)
+    if not app.testing:
+        app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,13 @@
+"""Domain events: how a later domain hears of what happened in an earlier one."""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+order_paid = _signals.signal("order-paid")
+suborder_status_changed = _signals.signal("suborder-status-changed")
+suborder_ready = _signals.signal("suborder-ready")
+delivery_completed = _signals.signal("delivery-completed")
+suborder_fulfilled = _signals.signal("suborder-fulfilled")
+suborder_refunded = _signals.signal("suborder-refunded")
+user_signed_up = _signals.signal("user-signed-up")

@@ -1,0 +1,131 @@
+"""Extensions, created unbound here and attached to the app with init_app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask, current_app, has_app_context
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_smorest import Api
+from flask_wtf import CSRFProtect
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model, with stable constraint names."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Database:
+    """SQLAlchemy 2 engine and a session scoped to the app context.
+
+    Hand-written rather than Flask-SQLAlchemy so tests can bind the session to an
+    outer transaction (join_transaction_mode="create_savepoint") without fighting
+    its per-model bind lookup.
+    """
+
+    Model = Base
+    metadata = Base.metadata
+
+    def __init__(self) -> None:
+        self.session: scoped_session[Session] = scoped_session(
+            sessionmaker(expire_on_commit=False)
+        )
+
+    def init_app(self, app: Flask) -> None:
+        url = app.config["SQLALCHEMY_DATABASE_URI"]
+        engine = create_engine(url, **_engine_options(url))
+        app.extensions["sqlalchemy_engine"] = engine
+        self.session.configure(bind=engine)
+        app.teardown_appcontext(self._remove_session)
+
+    @staticmethod
+    def _remove_session(_exc: BaseException | None) -> None:
+        db.session.remove()
+
+    @property
+    def engine(self) -> Engine:
+        return current_app.extensions["sqlalchemy_engine"]
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+db = Database()
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+api = Api()
+celery_app = Celery("comptoir")
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Configure the Celery app so every task runs inside a Flask app context."""
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            # An eager task inside a request shares the request's session and
+            # transaction; a worker's task gets its own context, torn down after.
+            if has_app_context():
+                return self.run(*args, **kwargs)
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app.Task = FlaskTask
+    celery_app.config_from_object(app.config["CELERY"])
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app
+
+
+def after_commit(callback: Callable[[], Any]) -> None:
+    """Run callback once the current transaction commits (never if it rolls back).
+
+    Used to enqueue Celery tasks only when the rows they read exist.
+    """
+    session = db.session()
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    callbacks = session.info.pop("after_commit", [])
+    for callback in callbacks:
+        callback()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_commit(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop("after_commit", None)

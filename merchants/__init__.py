@@ -1,0 +1,10 @@
+"""Shops, opening hours, catalogue, catalogue import, merchant back office."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from . import commands, views
+
+    app.register_blueprint(views.bp)
+    commands.init_app(app)

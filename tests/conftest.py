@@ -65,6 +65,12 @@ TEST_CONFIG = {
     "RATELIMIT_ENABLED": False,
     "SERVER_NAME": "comptoir.test",
     "PUBLIC_URL": "http://comptoir.test",
+    # Unit tests run tasks in-process; tests/integration drives a real worker.
+    "CELERY": {
+        "broker_url": "memory://",
+        "task_always_eager": True,
+        "task_eager_propagates": True,
+    },
 }
 
 

@@ -9,7 +9,16 @@ from typing import Any
 from flask import Flask
 
 from . import config as config_module
-from .extensions import api, babel, celery_init_app, csrf, db, limiter, login_manager, migrate
+from .extensions import (
+    api,
+    babel,
+    celery_init_app,
+    csrf,
+    db,
+    limiter,
+    login_manager,
+    migrate,
+)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

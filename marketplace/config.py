@@ -68,9 +68,7 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         },
         "PAYMENT_PROVIDER": env("PAYMENT_PROVIDER", "stripe"),
         "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY", LOCALSTRIPE_SECRET_KEY),
-        "STRIPE_PUBLISHABLE_KEY": env(
-            "STRIPE_PUBLISHABLE_KEY", "pk_test_comptoir_local"
-        ),
+        "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY", "pk_test_comptoir_local"),
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
         "STRIPE_API_BASE": stripe_base
         or (f"http://127.0.0.1:{LOCALSTRIPE_PORT}" if local_stripe else None),
@@ -120,6 +118,4 @@ def check_production(config: dict[str, Any]) -> None:
     if config.get("STRIPE_WEBHOOK_SECRET") == DEV_WEBHOOK_SECRET:
         problems.append("STRIPE_WEBHOOK_SECRET must be set")
     if problems:
-        raise ConfigError(
-            "Comptoir refuses to start in production: " + "; ".join(problems) + "."
-        )
+        raise ConfigError("Comptoir refuses to start in production: " + "; ".join(problems) + ".")

@@ -16,9 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or (
-        request.accept_mimetypes.best == "application/json"
-    )
+    return request.path.startswith("/api/") or (request.accept_mimetypes.best == "application/json")
 
 
 def json_error(exc: HTTPException, errors: Any = None) -> tuple[Response, int]:
@@ -43,9 +41,7 @@ def handle_http(exc: HTTPException) -> Any:
 def handle_integrity(exc: IntegrityError) -> Any:
     db.session.rollback()
     log.info("integrity error: %s", exc.orig.__class__.__name__)
-    return handle_http(
-        Conflict("Cette ressource existe déjà ou est liée à une autre. / Conflict.")
-    )
+    return handle_http(Conflict("Cette ressource existe déjà ou est liée à une autre. / Conflict."))
 
 
 def handle_csrf(exc: CSRFError) -> Any:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
 from flask import Flask, current_app, has_app_context
+from flask.globals import _cv_app
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -45,9 +47,7 @@ class Database:
     metadata = Base.metadata
 
     def __init__(self) -> None:
-        self.session: scoped_session[Session] = scoped_session(
-            sessionmaker(expire_on_commit=False)
-        )
+        self.session: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))
 
     def init_app(self, app: Flask) -> None:
         url = app.config["SQLALCHEMY_DATABASE_URI"]
@@ -63,6 +63,12 @@ class Database:
     @property
     def engine(self) -> Engine:
         return current_app.extensions["sqlalchemy_engine"]
+
+
+def _session_scope() -> int:
+    """One session per app context (each request, each task), else per thread."""
+    ctx = _cv_app.get(None)
+    return id(ctx) if ctx is not None else threading.get_ident()
 
 
 def _engine_options(url: str) -> dict[str, Any]:

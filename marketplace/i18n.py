@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, request, session
@@ -24,7 +25,7 @@ def select_locale() -> str:
 
 def money(cents: int) -> str:
     """Format integer cents as euros in the current locale ("12,50 €")."""
-    return str(format_currency(cents / 100, "EUR", locale=str(get_locale())))
+    return str(format_currency(Decimal(cents) / 100, "EUR"))
 
 
 def local_time(value: datetime | None, fmt: str = "medium") -> str:

@@ -132,13 +132,9 @@ class User(TimestampMixin, Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Bumped when the password changes or a session must end: invalidates reset
     # links already used and every session signed with the old value.
-    session_token: Mapped[str] = mapped_column(
-        String(32), default=lambda: uuid.uuid4().hex
-    )
+    session_token: Mapped[str] = mapped_column(String(32), default=lambda: uuid.uuid4().hex)
 
-    roles: Mapped[list[UserRole]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     @property
     def role_set(self) -> set[Role]:
@@ -215,9 +211,7 @@ class LedgerEntry(Base):
     __table_args__ = (CheckConstraint("amount <> 0", name="nonzero"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    transaction_id: Mapped[int] = mapped_column(
-        ForeignKey("ledger_transaction.id"), index=True
-    )
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transaction.id"), index=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
 

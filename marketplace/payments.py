@@ -1,9 +1,192 @@
-"""The Stripe adapter (stripe-python), and the local test server for the demo."""
+"""The Stripe adapter (stripe-python), and the local test server for the demo.
+
+Everything that talks to Stripe goes through `PaymentGateway`, so the rest of the
+code never sees the SDK. In the embedded default and in tests the same client talks
+to a localstripe server bound to loopback.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import click
+import stripe
+from flask import current_app
 from flask.cli import AppGroup
+
+log = logging.getLogger(__name__)
+
+
+class PaymentError(Exception):
+    """The payment provider refused or failed; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: str
+    client_secret: str
+    status: str
+    error: str | None = None
+
+
+class PaymentGateway:
+    def __init__(self, secret_key: str, api_base: str | None, webhook_secret: str) -> None:
+        addresses = {"api": api_base} if api_base else None
+        self.client = stripe.StripeClient(
+            secret_key,
+            base_addresses=addresses,
+            max_network_retries=2,  # type: ignore[arg-type]
+        )
+        self.webhook_secret = webhook_secret
+
+    def create_intent(self, amount_cents: int, metadata: dict[str, str], key: str) -> Intent:
+        """Create the order's PaymentIntent; the idempotency key makes retries safe."""
+        try:
+            pi = self.client.v1.payment_intents.create(
+                params={
+                    "amount": amount_cents,
+                    "currency": "eur",
+                    "metadata": metadata,
+                },
+                options={"idempotency_key": key},
+            )
+        except stripe.StripeError as exc:
+            log.warning("stripe create_intent failed: %s", type(exc).__name__)
+            raise PaymentError("Le paiement est indisponible, réessayez.") from exc
+        return Intent(pi.id, pi.client_secret or "", pi.status)
+
+    def confirm_with(self, intent_id: str, payment_method_id: str) -> Intent:
+        """Attach the card the browser tokenised, and confirm on the server."""
+        try:
+            self.client.v1.payment_intents.update(
+                intent_id, params={"payment_method": payment_method_id}
+            )
+            pi = self.client.v1.payment_intents.confirm(intent_id)
+        except stripe.CardError as exc:
+            return Intent(intent_id, "", "requires_payment_method", exc.user_message)
+        except stripe.StripeError as exc:
+            log.warning("stripe confirm failed: %s", type(exc).__name__)
+            raise PaymentError("Le paiement n'a pas pu être confirmé.") from exc
+        error = None
+        if pi.last_payment_error is not None:
+            error = pi.last_payment_error.message
+        return Intent(pi.id, pi.client_secret or "", pi.status, error)
+
+    def retrieve(self, intent_id: str) -> Intent:
+        pi = self.client.v1.payment_intents.retrieve(intent_id)
+        return Intent(pi.id, pi.client_secret or "", pi.status)
+
+    def refund(self, intent_id: str, amount_cents: int, key: str) -> str:
+        try:
+            refund = self.client.v1.refunds.create(
+                params={"payment_intent": intent_id, "amount": amount_cents},
+                options={"idempotency_key": key},
+            )
+        except stripe.StripeError as exc:
+            raise PaymentError("Le remboursement a échoué.") from exc
+        return refund.id
+
+    def parse_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        """Verify Stripe's signature (300 s tolerance) and return the event.
+
+        Raises ValueError on a bad payload or signature.
+        """
+        try:
+            event = stripe.Webhook.construct_event(
+                payload.decode("utf-8"), signature or "", self.webhook_secret
+            )
+        except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as exc:
+            raise ValueError("invalid webhook") from exc
+        return event.to_dict()
+
+
+def gateway() -> PaymentGateway:
+    """The app's gateway, built once from its configuration."""
+    ext = current_app.extensions
+    if "payments" not in ext:
+        cfg = current_app.config
+        ext["payments"] = PaymentGateway(
+            cfg["STRIPE_SECRET_KEY"], cfg["STRIPE_API_BASE"], cfg["STRIPE_WEBHOOK_SECRET"]
+        )
+    return ext["payments"]  # type: ignore[no-any-return]
+
+
+def stripe_js_url() -> str:
+    """Stripe.js from Stripe, or localstripe's imitation when testing locally."""
+    cfg = current_app.config
+    if cfg.get("STRIPE_LOCAL") and cfg.get("STRIPE_API_BASE"):
+        return f"{cfg['STRIPE_API_BASE']}/js.stripe.com/v3/"
+    return "https://js.stripe.com/v3/"
+
+
+class LocalStripe:
+    """A localstripe server in a background thread, bound to 127.0.0.1 only.
+
+    localstripe (GPL, test/demo only) imitates the Stripe API, Stripe.js and signed
+    webhooks; it cannot do Connect transfers.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> LocalStripe:
+        threading.Thread(target=self._serve, name="localstripe", daemon=True).start()
+        if not self._ready.wait(10):
+            raise RuntimeError("localstripe did not start")
+        return self
+
+    def _serve(self) -> None:
+        from aiohttp import web
+        from localstripe.resources import store
+        from localstripe.server import app
+
+        store.clear()  # start from scratch; never load another run's pickle
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", self.port)
+        self._loop.run_until_complete(site.start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    def register_webhook(self, url: str, secret: str) -> None:
+        """Make localstripe sign and POST its events to `url`."""
+        import urllib.parse
+        import urllib.request
+
+        data = urllib.parse.urlencode({"url": url, "secret": secret}).encode()
+        request = urllib.request.Request(  # noqa: S310 - loopback URL we built
+            f"{self.url}/_config/webhooks/comptoir", data=data, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+            pass
 
 
 def register_commands(group: AppGroup) -> None:
-    """Register `flask comptoir stripe-local`."""
+    group.add_command(serve)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve the marketplace with its local Stripe test server (embedded default)."""
+    cfg = current_app.config
+    if cfg.get("STRIPE_LOCAL"):
+        from .config import LOCALSTRIPE_PORT
+
+        local = LocalStripe(LOCALSTRIPE_PORT).start()
+        local.register_webhook(
+            f"http://127.0.0.1:{port}/paiements/stripe/webhook", cfg["STRIPE_WEBHOOK_SECRET"]
+        )
+        click.echo(f"Stripe test server (localstripe) on {local.url}")
+    click.echo(f"Comptoir on http://{host}:{port}")
+    current_app.run(host=host, port=port, use_reloader=False, threaded=True)

@@ -116,9 +116,7 @@ class ShopStaff(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    role: Mapped[StaffRole] = mapped_column(
-        _enum(StaffRole, "staff_role"), default=StaffRole.STAFF
-    )
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"), default=StaffRole.STAFF)
 
     shop: Mapped[Shop] = relationship(back_populates="staff")
     user: Mapped[User] = relationship()
@@ -134,9 +132,7 @@ class OpeningHours(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    shop_id: Mapped[int] = mapped_column(
-        ForeignKey("shop.id", ondelete="CASCADE"), index=True
-    )
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"), index=True)
     weekday: Mapped[int] = mapped_column(SmallInteger)
     opens_at: Mapped[time] = mapped_column(Time)
     closes_at: Mapped[time] = mapped_column(Time)
@@ -149,9 +145,7 @@ class Closure(Base):
     __table_args__ = (CheckConstraint("starts_on <= ends_on", name="dates"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    shop_id: Mapped[int] = mapped_column(
-        ForeignKey("shop.id", ondelete="CASCADE"), index=True
-    )
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"), index=True)
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(200), default="")
@@ -165,9 +159,7 @@ class Product(TimestampMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    shop_id: Mapped[int] = mapped_column(
-        ForeignKey("shop.id", ondelete="CASCADE"), index=True
-    )
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id", ondelete="CASCADE"), index=True)
     slug: Mapped[str] = mapped_column(String(160))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")

@@ -75,12 +75,8 @@ class BasketLine(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    basket_id: Mapped[int] = mapped_column(
-        ForeignKey("basket.id", ondelete="CASCADE"), index=True
-    )
-    variant_id: Mapped[int] = mapped_column(
-        ForeignKey("variant.id", ondelete="CASCADE")
-    )
+    basket_id: Mapped[int] = mapped_column(ForeignKey("basket.id", ondelete="CASCADE"), index=True)
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variant.id", ondelete="CASCADE"))
     quantity: Mapped[int] = mapped_column(Integer)
 
     variant: Mapped[Variant] = relationship()
@@ -110,9 +106,7 @@ class Order(TimestampMixin, Base):
     sub_orders: Mapped[list[SubOrder]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="SubOrder.id"
     )
-    payments: Mapped[list[Payment]] = relationship(
-        back_populates="order", order_by="Payment.id"
-    )
+    payments: Mapped[list[Payment]] = relationship(back_populates="order", order_by="Payment.id")
 
 
 class SubOrder(TimestampMixin, Base):
@@ -122,9 +116,7 @@ class SubOrder(TimestampMixin, Base):
     __table_args__ = (UniqueConstraint("order_id", "shop_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(
-        ForeignKey("customer_order.id", ondelete="CASCADE")
-    )
+    order_id: Mapped[int] = mapped_column(ForeignKey("customer_order.id", ondelete="CASCADE"))
     shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), index=True)
     reference: Mapped[str] = mapped_column(String(20), unique=True)
     status: Mapped[SubOrderStatus] = mapped_column(
@@ -164,9 +156,7 @@ class OrderLine(Base):
     sub_order_id: Mapped[int] = mapped_column(
         ForeignKey("sub_order.id", ondelete="CASCADE"), index=True
     )
-    variant_id: Mapped[int | None] = mapped_column(
-        ForeignKey("variant.id", ondelete="SET NULL")
-    )
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("variant.id", ondelete="SET NULL"))
     product_name: Mapped[str] = mapped_column(String(200))
     variant_label: Mapped[str] = mapped_column(String(200), default="")
     sku: Mapped[str] = mapped_column(String(64))
@@ -193,9 +183,7 @@ class SubOrderEvent(Base):
     from_status: Mapped[SubOrderStatus | None] = mapped_column(
         _enum(SubOrderStatus, "sub_order_status")
     )
-    to_status: Mapped[SubOrderStatus] = mapped_column(
-        _enum(SubOrderStatus, "sub_order_status")
-    )
+    to_status: Mapped[SubOrderStatus] = mapped_column(_enum(SubOrderStatus, "sub_order_status"))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     actor_kind: Mapped[str] = mapped_column(String(20))  # resident, shop, system…
     note: Mapped[str] = mapped_column(String(300), default="")

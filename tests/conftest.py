@@ -3,8 +3,8 @@ rolled-back transaction; factories for data; a query counter against N+1."""
 
 from __future__ import annotations
 
+import contextvars
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy import event
 from marketplace import create_app
 from marketplace.config import database_url
 from marketplace.extensions import db
+from marketplace.payments import LocalStripe
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_DATABASE_URL = database_url(
@@ -47,6 +48,14 @@ def _ensure_database(url: str) -> None:
         if not exists:
             conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
     admin.dispose()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _reset_schema(url: str) -> None:
@@ -81,8 +90,15 @@ def _app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
         _reset_schema(TEST_DATABASE_URL)
     except sa.exc.OperationalError as exc:
         service_missing("PostgreSQL", exc)
-    config = dict(TEST_CONFIG, MAIL_FOLDER=str(tmp_path_factory.mktemp("mail")))
+    stripe_server = LocalStripe(_free_port()).start()
+    config = dict(
+        TEST_CONFIG,
+        MAIL_FOLDER=str(tmp_path_factory.mktemp("mail")),
+        STRIPE_API_BASE=stripe_server.url,
+        STRIPE_LOCAL=True,
+    )
     app = create_app(config)
+    app.extensions["localstripe"] = stripe_server
     with app.app_context():
         from flask_migrate import upgrade
 
@@ -126,8 +142,17 @@ def committed_app(_app: Flask) -> Iterator[Flask]:
                 conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in a fresh context, as in a server: its own app context,
+    `g` and database session (on the test's connection), torn down after."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 

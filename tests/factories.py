@@ -9,7 +9,14 @@ import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
 from marketplace.extensions import db
-from marketplace.models import Commune, FulfilmentMethod, Role, Territory, User, UserRole
+from marketplace.models import (
+    Commune,
+    FulfilmentMethod,
+    Role,
+    Territory,
+    User,
+    UserRole,
+)
 from marketplace.security import hash_password
 from merchants.models import (
     OpeningHours,

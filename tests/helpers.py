@@ -19,3 +19,35 @@ def csrf_token(client: FlaskClient, path: str) -> str:
 
 def unique_email() -> str:
     return f"user-{uuid.uuid4().hex[:10]}@example.org"
+
+
+def signed_webhook(payload: str, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """Headers Stripe (and localstripe) send: t=<time>,v1=HMAC-SHA256(t.payload)."""
+    import hashlib
+    import hmac
+    import time
+
+    ts = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{ts}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={ts},v1={mac}", "Content-Type": "application/json"}
+
+
+def login(client: FlaskClient, email: str, password: str) -> None:
+    """Log in through the real form, as a resident would."""
+    token = csrf_token(client, "/compte/connexion")
+    response = client.post(
+        "/compte/connexion",
+        data={"email": email, "password": password, "csrf_token": token},
+    )
+    assert response.status_code == 302, main_text(response.text)
+
+
+def form_post(client: FlaskClient, page: str, action: str, data: dict[str, object]):  # type: ignore[no-untyped-def]
+    """POST a form found on `page` with its CSRF token."""
+    return client.post(action, data={**data, "csrf_token": csrf_token(client, page)})
+
+
+def main_text(html: str) -> str:
+    """The text of a page's <main>, for readable assertion messages."""
+    main = html.split('id="main"', 1)[-1].split("</main>", 1)[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main)).strip()

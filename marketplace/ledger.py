@@ -1,0 +1,65 @@
+"""The double-entry ledger: every money movement is one balanced transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+
+from .extensions import db
+from .models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction
+
+STRIPE_CLEARING = ("stripe:clearing", AccountKind.ASSET, "Stripe balance")
+
+
+class UnbalancedTransaction(ValueError):
+    """The entries of a transaction do not sum to zero."""
+
+
+def account(code: str, kind: AccountKind, name: str) -> LedgerAccount:
+    """The account with this code, created on first use."""
+    found = db.session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+    if found is None:
+        found = LedgerAccount(code=code, kind=kind, name=name)
+        db.session.add(found)
+        db.session.flush()
+    return found
+
+
+def shop_payable(shop_id: int) -> tuple[str, AccountKind, str]:
+    return (f"shop:{shop_id}:payable", AccountKind.LIABILITY, f"Due to shop {shop_id}")
+
+
+def post(
+    kind: str,
+    reference: str,
+    description: str,
+    entries: Iterable[tuple[tuple[str, AccountKind, str], int]],
+) -> LedgerTransaction:
+    """Record a balanced transaction once per reference (posting again is a no-op)."""
+    existing = db.session.scalar(
+        select(LedgerTransaction).where(LedgerTransaction.reference == reference)
+    )
+    if existing is not None:
+        return existing
+    lines = [(acc, amount) for acc, amount in entries if amount]
+    if sum(amount for _, amount in lines) != 0:
+        raise UnbalancedTransaction(reference)
+    txn = LedgerTransaction(kind=kind, reference=reference, description=description)
+    for spec, amount in lines:
+        txn.entries.append(LedgerEntry(account=account(*spec), amount=amount))
+    db.session.add(txn)
+    db.session.flush()
+    return txn
+
+
+def balance(code: str) -> int:
+    """Sum of the entries of one account (debits positive)."""
+    return (
+        db.session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+            .join(LedgerAccount)
+            .where(LedgerAccount.code == code)
+        )
+        or 0
+    )

@@ -1,0 +1,48 @@
+// Card payment: Stripe.js tokenises the card, the server confirms the PaymentIntent,
+// Stripe.js handles 3-D Secure when asked; the signed webhook marks the order paid.
+(function () {
+  const form = document.getElementById("payment-form");
+  if (!form || typeof Stripe === "undefined") { return; }
+  const stripe = Stripe(form.dataset.key);
+  const card = stripe.elements().create("card");
+  card.mount("#card-element");
+  const message = document.getElementById("payment-message");
+  const button = document.getElementById("pay-button");
+
+  async function confirmOnServer(paymentMethodId) {
+    const response = await fetch(form.dataset.confirmUrl, {
+      method: "POST",
+      headers: {"Content-Type": "application/json", "X-CSRFToken": form.dataset.csrf},
+      body: JSON.stringify({payment_method: paymentMethodId}),
+    });
+    return response.json();
+  }
+
+  form.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    button.disabled = true;
+    message.textContent = "";
+    const created = await stripe.createPaymentMethod({type: "card", card: card});
+    if (created.error) {
+      message.textContent = created.error.message || "Carte refusée.";
+      button.disabled = false;
+      return;
+    }
+    let result = await confirmOnServer(created.paymentMethod.id);
+    if (result.status === "requires_action") {
+      const action = await stripe.confirmCardPayment(result.client_secret);
+      if (action.error) {
+        message.textContent = action.error.message || "Authentification refusée.";
+        button.disabled = false;
+        return;
+      }
+      result.status = "processing";
+    }
+    if (result.error || result.status === "requires_payment_method") {
+      message.textContent = result.error || result.message || "Paiement refusé.";
+      button.disabled = false;
+      return;
+    }
+    window.location.assign(result.next);
+  });
+})();

@@ -56,7 +56,7 @@ def register_blueprints(app: Flask) -> None:
 
     views.init_app(app)
     for name in config_module.DOMAINS:
-        importlib.import_module(name).init_app(app)  # type: ignore[attr-defined]
+        importlib.import_module(name).init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

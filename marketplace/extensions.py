@@ -99,7 +99,7 @@ celery_app = Celery("comptoir")
 def celery_init_app(app: Flask) -> Celery:
     """Configure the Celery app so every task runs inside a Flask app context."""
 
-    class FlaskTask(Task):  # type: ignore[misc]
+    class FlaskTask(Task):
         def __call__(self, *args: object, **kwargs: object) -> object:
             # An eager task inside a request shares the request's session and
             # transaction; a worker's task gets its own context, torn down after.
@@ -108,7 +108,7 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
-    celery_app.Task = FlaskTask
+    celery_app.Task = FlaskTask  # type: ignore[misc]
     celery_app.config_from_object(app.config["CELERY"])
     celery_app.set_default()
     app.extensions["celery"] = celery_app

@@ -35,11 +35,9 @@ class Intent:
 
 class PaymentGateway:
     def __init__(self, secret_key: str, api_base: str | None, webhook_secret: str) -> None:
-        addresses = {"api": api_base} if api_base else None
+        addresses: Any = {"api": api_base} if api_base else None
         self.client = stripe.StripeClient(
-            secret_key,
-            base_addresses=addresses,
-            max_network_retries=2,  # type: ignore[arg-type]
+            secret_key, base_addresses=addresses, max_network_retries=2
         )
         self.webhook_secret = webhook_secret
 
@@ -112,7 +110,7 @@ def gateway() -> PaymentGateway:
         ext["payments"] = PaymentGateway(
             cfg["STRIPE_SECRET_KEY"], cfg["STRIPE_API_BASE"], cfg["STRIPE_WEBHOOK_SECRET"]
         )
-    return ext["payments"]  # type: ignore[no-any-return]
+    return ext["payments"]
 
 
 def stripe_js_url() -> str:

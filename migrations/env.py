@@ -48,7 +48,9 @@ common = {
 
 
 def run_migrations_offline():
-    context.configure(url=current_app.config["SQLALCHEMY_DATABASE_URI"], literal_binds=True, **common)
+    context.configure(
+        url=current_app.config["SQLALCHEMY_DATABASE_URI"], literal_binds=True, **common
+    )
     with context.begin_transaction():
         context.run_migrations()
 

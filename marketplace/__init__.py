@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -24,6 +25,7 @@ from .extensions import (
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the Flask application; `config` overrides the environment."""
     app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)  # the SQLite file lives here
     app.config.from_mapping(config_module.from_environment(app.instance_path))
     if config:
         app.config.update(config)
@@ -72,6 +74,4 @@ def register_commands(app: Flask) -> None:
 
 
 def _migrations_dir() -> str:
-    from pathlib import Path
-
     return str(Path(__file__).resolve().parent.parent / "migrations")

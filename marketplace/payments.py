@@ -187,4 +187,7 @@ def serve(host: str, port: int) -> None:
         )
         click.echo(f"Stripe test server (localstripe) on {local.url}")
     click.echo(f"Comptoir on http://{host}:{port}")
-    current_app.run(host=host, port=port, use_reloader=False, threaded=True)
+    from werkzeug.serving import run_simple
+
+    # run_simple, not app.run: Flask ignores app.run() inside a `flask` command.
+    run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]

@@ -129,8 +129,9 @@ def _upsert_territory(epci: dict[str, str], slug: str | None) -> Territory:
     if territory is None:
         territory = Territory(epci_code=epci["code"])
         db.session.add(territory)
-    territory.name = epci["nom"]
-    territory.slug = slug or territory.slug or slugify(_LEGAL_FORMS.sub("", epci["nom"]))
+    # "Communauté d'agglomération Val de Garonne Agglomération" → the name people use.
+    territory.name = _LEGAL_FORMS.sub("", epci["nom"])
+    territory.slug = slug or territory.slug or slugify(territory.name)
     db.session.flush()
     return territory
 

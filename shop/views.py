@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, user_logged_in
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
@@ -45,10 +46,21 @@ bp = Blueprint(
 )
 
 METHOD_LABELS = {
-    FulfilmentMethod.CLICK_AND_COLLECT: "Retrait en boutique",
-    FulfilmentMethod.EXPRESS: "Livraison express",
-    FulfilmentMethod.STANDARD: "Livraison standard",
-    FulfilmentMethod.MERCHANT_DELIVERY: "Livraison par la boutique",
+    FulfilmentMethod.CLICK_AND_COLLECT: _l("Retrait en boutique"),
+    FulfilmentMethod.EXPRESS: _l("Livraison express"),
+    FulfilmentMethod.STANDARD: _l("Livraison standard"),
+    FulfilmentMethod.MERCHANT_DELIVERY: _l("Livraison par la boutique"),
+}
+STATUS_LABELS = {
+    SubOrderStatus.PENDING_PAYMENT: _l("En attente de paiement"),
+    SubOrderStatus.PAID: _l("Payée"),
+    SubOrderStatus.ACCEPTED: _l("Acceptée"),
+    SubOrderStatus.PREPARING: _l("En préparation"),
+    SubOrderStatus.READY: _l("Prête à retirer"),
+    SubOrderStatus.COLLECTED: _l("Retirée"),
+    SubOrderStatus.REFUSED: _l("Refusée"),
+    SubOrderStatus.CANCELLED: _l("Annulée"),
+    SubOrderStatus.REFUNDED: _l("Remboursée"),
 }
 
 
@@ -347,6 +359,7 @@ def order_detail(public_id: uuid.UUID) -> str:
 
 def init_app(app: Flask) -> None:
     user_logged_in.connect(_merge_session_basket, app)
+    app.jinja_env.filters["sub_order_status"] = lambda status: STATUS_LABELS[status]
 
     @app.context_processor
     def basket_globals() -> dict[str, Any]:

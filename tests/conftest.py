@@ -189,3 +189,16 @@ def count_queries(app: Flask) -> Any:
             event.remove(db.engine, "before_cursor_execute", before)
 
     return counting
+
+
+@pytest.fixture
+def restore_celery() -> Iterator[None]:
+    """For tests that build another app: put the Celery configuration back after."""
+    from marketplace.extensions import celery_app
+
+    saved = {key: celery_app.conf[key] for key in TEST_CONFIG["CELERY"]}
+    saved["result_backend"] = celery_app.conf.result_backend
+    task_class = celery_app.Task
+    yield
+    celery_app.conf.update(saved)
+    celery_app.Task = task_class

@@ -74,6 +74,28 @@ class PaymentGateway:
             error = pi.last_payment_error.message
         return Intent(pi.id, pi.client_secret or "", pi.status, error)
 
+    def create_test_card_method(self, card: dict[str, str]) -> str:
+        """Tokenise a TEST card on a localstripe server (never real card data).
+
+        localstripe's imitation of Stripe.js has no working createPaymentMethod;
+        in local test mode the page sends the test card here instead.
+        """
+        try:
+            method = self.client.v1.payment_methods.create(
+                params={
+                    "type": "card",
+                    "card": {
+                        "number": card["number"],
+                        "exp_month": int(card["exp_month"]),
+                        "exp_year": int(card["exp_year"]),
+                        "cvc": card["cvc"],
+                    },
+                }
+            )
+        except stripe.StripeError as exc:
+            raise PaymentError(exc.user_message or "Carte de test invalide.") from exc
+        return method.id
+
     def retrieve(self, intent_id: str) -> Intent:
         pi = self.client.v1.payment_intents.retrieve(intent_id)
         return Intent(pi.id, pi.client_secret or "", pi.status)

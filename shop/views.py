@@ -42,7 +42,7 @@ bp = Blueprint(
     __name__,
     template_folder="templates",
     static_folder="static",
-    static_url_path="/static/shop",
+    static_url_path="/shop-static",
 )
 
 METHOD_LABELS = {

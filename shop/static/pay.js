@@ -18,11 +18,26 @@
     return response.json();
   }
 
+  async function createPaymentMethod() {
+    if (form.dataset.testCardUrl) {
+      // Local test mode: localstripe's Stripe.js imitation cannot create payment
+      // methods, so the test card goes to the app, which asks localstripe.
+      const response = await fetch(form.dataset.testCardUrl, {
+        method: "POST",
+        headers: {"Content-Type": "application/json", "X-CSRFToken": form.dataset.csrf},
+        body: JSON.stringify(card.value.card),
+      });
+      const body = await response.json();
+      return body.paymentMethod ? body : {error: body.error || {message: body.message}};
+    }
+    return stripe.createPaymentMethod({type: "card", card: card});
+  }
+
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
     button.disabled = true;
     message.textContent = "";
-    const created = await stripe.createPaymentMethod({type: "card", card: card});
+    const created = await createPaymentMethod();
     if (created.error) {
       message.textContent = created.error.message || "Carte refusée.";
       button.disabled = false;

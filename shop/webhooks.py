@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, abort, current_app, jsonify, request
-from flask_login import login_required
 from flask.typing import ResponseReturnValue
+from flask_login import login_required
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.extensions import csrf, db

@@ -75,18 +75,16 @@ def checkout(client, shops):
 
 
 def pay_with_card(client, order: Order, number: str = "4242424242424242"):
-    """What the payment page's Stripe.js does: tokenise the card, then confirm."""
-    pm = gateway().client.v1.payment_methods.create(
-        params={
-            "type": "card",
-            "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
-        }
-    )
+    """What the payment page's script does: tokenise the test card, then confirm."""
     page = client.get(f"/commandes/{order.public_id}/paiement")
     token = re.search(r'data-csrf="([^"]+)"', page.text).group(1)
+    card_url = re.search(r'data-test-card-url="([^"]+)"', page.text).group(1)
+    card = {"number": number, "exp_month": "12", "exp_year": "2034", "cvc": "123"}
+    method = client.post(card_url, json=card, headers={"X-CSRFToken": token})
+    assert method.status_code == 200, method.json
     return client.post(
         f"/commandes/{order.public_id}/paiement",
-        json={"payment_method": pm.id},
+        json={"payment_method": method.json["paymentMethod"]["id"]},
         headers={"X-CSRFToken": token},
     )
 
@@ -278,3 +276,44 @@ def test_other_residents_order_is_not_found(app, client, paid_setup):
     login(client, stranger.email, DEFAULT_PASSWORD)
     assert client.get(f"/commandes/{paid_setup.public_id}").status_code == 404
     assert client.get(f"/commandes/{paid_setup.public_id}/paiement").status_code == 404
+
+
+def test_payment_endpoints_reject_bad_input(app, client, paid_setup):
+    token = csrf_token(client, "/")
+    bad_card = client.post(
+        "/paiements/test/carte",
+        json={"number": "4242x", "exp_month": "12", "exp_year": "2034"},
+        headers={"X-CSRFToken": token},
+    )
+    assert bad_card.status_code == 422
+    assert set(bad_card.json["errors"]["json"]) == {"number", "cvc"}
+    no_method = client.post(
+        f"/commandes/{paid_setup.public_id}/paiement",
+        json={"payment_method": "not-a-card"},
+        headers={"X-CSRFToken": token},
+    )
+    assert no_method.status_code == 422
+    assert "payment_method" in no_method.json["errors"]["json"]
+    no_csrf = client.post(
+        f"/commandes/{paid_setup.public_id}/paiement", json={"payment_method": "pm_x"}
+    )
+    assert no_csrf.status_code == 400
+
+
+def test_test_card_endpoint_exists_only_in_local_mode(app, client, paid_setup):
+    app.config["STRIPE_LOCAL"] = False
+    try:
+        token = csrf_token(client, "/")
+        response = client.post(
+            "/paiements/test/carte",
+            json={
+                "number": "4242424242424242",
+                "exp_month": "12",
+                "exp_year": "2034",
+                "cvc": "123",
+            },
+            headers={"X-CSRFToken": token},
+        )
+        assert response.status_code == 404
+    finally:
+        app.config["STRIPE_LOCAL"] = True

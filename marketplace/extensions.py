@@ -35,6 +35,15 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class AppSession(Session):
+    """A session bound to the current app's engine unless given a bind (tests)."""
+
+    def get_bind(self, mapper: Any = None, clause: Any = None, **kwargs: Any) -> Any:
+        if self.bind is not None:
+            return super().get_bind(mapper, clause=clause, **kwargs)
+        return current_app.extensions["sqlalchemy_engine"]
+
+
 class Database:
     """SQLAlchemy 2 engine and a session scoped to the app context.
 
@@ -47,13 +56,14 @@ class Database:
     metadata = Base.metadata
 
     def __init__(self) -> None:
-        self.session: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))
+        self.session: scoped_session[Session] = scoped_session(
+            sessionmaker(class_=AppSession, expire_on_commit=False), scopefunc=_session_scope
+        )
 
     def init_app(self, app: Flask) -> None:
         url = app.config["SQLALCHEMY_DATABASE_URI"]
         engine = create_engine(url, **_engine_options(url))
         app.extensions["sqlalchemy_engine"] = engine
-        self.session.configure(bind=engine)
         app.teardown_appcontext(self._remove_session)
 
     @staticmethod

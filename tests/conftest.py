@@ -111,8 +111,7 @@ def _app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
 def app(_app: Flask) -> Iterator[Flask]:
     """The app with a session bound to an outer transaction rolled back after."""
     with _app.app_context():
-        engine = db.engine
-        connection = engine.connect()
+        connection = db.engine.connect()
         transaction = connection.begin()
         db.session.remove()
         db.session.configure(bind=connection, join_transaction_mode="create_savepoint")
@@ -122,7 +121,7 @@ def app(_app: Flask) -> Iterator[Flask]:
             db.session.remove()
             transaction.rollback()
             connection.close()
-            db.session.configure(bind=engine)
+            db.session.configure(bind=None)
 
 
 @pytest.fixture

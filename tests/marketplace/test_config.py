@@ -34,13 +34,29 @@ def test_embedded_default_needs_nothing_installed(clean_env, tmp_path) -> None:
     assert config["MAIL_FOLDER"] == str(tmp_path / "mail")
 
 
-def test_production_starts_with_real_settings(clean_env) -> None:
-    for name, value in PRODUCTION_ENV.items():
-        clean_env.setenv(name, value)
-    app = create_app()
-    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
-    assert app.config["CELERY"]["task_always_eager"] is False
-    assert app.config["STRIPE_API_BASE"] is None
+def test_production_starts_with_real_settings() -> None:
+    # In a child process: an app configured for production must not touch this
+    # process's extensions (Celery, rate limiter).
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json; from marketplace import create_app; c = create_app().config; "
+        "print(json.dumps([c['SQLALCHEMY_DATABASE_URI'], "
+        "c['CELERY']['task_always_eager'], c['STRIPE_API_BASE']]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**PRODUCTION_ENV, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    uri, eager, stripe_base = json.loads(result.stdout.strip().splitlines()[-1])
+    assert uri.startswith("postgresql+psycopg://")
+    assert eager is False
+    assert stripe_base is None
 
 
 def test_production_without_secret_key_refuses_to_start(clean_env) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 from flask.globals import _cv_app
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -111,10 +111,9 @@ def celery_init_app(app: Flask) -> Celery:
 
     class FlaskTask(Task):
         def __call__(self, *args: object, **kwargs: object) -> object:
-            # An eager task inside a request shares the request's session and
-            # transaction; a worker's task gets its own context, torn down after.
-            if has_app_context():
-                return self.run(*args, **kwargs)
+            # Its own app context, so its own database session: an in-process
+            # (eager) task started from an after-commit hook must not reuse the
+            # request's session, which cannot run SQL at that moment.
             with app.app_context():
                 return self.run(*args, **kwargs)
 

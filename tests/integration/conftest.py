@@ -150,9 +150,7 @@ def celery_worker(
         f"integration-{os.getpid()}@%h",
     ]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     worker = Worker(process, log_path, mail_folder)
     try:
         worker.wait_ready(WORKER_START_TIMEOUT)

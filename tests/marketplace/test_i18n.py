@@ -120,8 +120,8 @@ def test_every_string_in_the_code_is_in_the_catalog() -> None:
 @pytest.mark.parametrize(
     ("module", "mapping"),
     [
-        ("shop.views", "STATUS_LABELS"),
-        ("shop.views", "METHOD_LABELS"),
+        ("shop.views.common", "STATUS_LABELS"),
+        ("shop.views.common", "METHOD_LABELS"),
         ("merchants.views", "SHOP_STATUS_LABELS"),
     ],
 )

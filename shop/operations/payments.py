@@ -1,0 +1,110 @@
+"""Payment confirmation from Stripe's signed webhooks, applied once per event."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from delivery.operations import earliest_ready
+from marketplace import events, ledger
+from marketplace.extensions import db
+from marketplace.models import StripeEvent, utcnow
+
+from ..models import Order, OrderStatus, Payment, PaymentStatus, SubOrderStatus
+from .orders import transition
+
+log = logging.getLogger(__name__)
+
+
+def handle_stripe_event(event: Mapping[str, object]) -> str:
+    """Apply a verified webhook event once; returns what was done."""
+    event_id = str(event["id"])
+    event_type = str(event["type"])
+    data = event.get("data")
+    obj = data.get("object", {}) if isinstance(data, dict) else {}
+    already = db.session.scalar(select(StripeEvent).where(StripeEvent.event_id == event_id))
+    if already is not None:
+        return "duplicate"
+    record = StripeEvent(event_id=event_id, type=event_type, object_id=obj.get("id"))
+    db.session.add(record)
+    db.session.flush()
+    handler = _HANDLERS.get(event_type)
+    record.outcome = handler(obj) if handler else "ignored"
+    return record.outcome
+
+
+def _payment_for(intent_id: str | None) -> Payment | None:
+    if not intent_id:
+        return None
+    return db.session.scalar(
+        select(Payment)
+        .where(Payment.intent_id == intent_id)
+        .options(selectinload(Payment.order).selectinload(Order.sub_orders))
+        .with_for_update()
+    )
+
+
+def _on_succeeded(obj: Mapping[str, object]) -> str:
+    payment = _payment_for(str(obj.get("id")))
+    if payment is None:
+        log.warning("webhook for an unknown payment intent ignored")
+        return "unknown-payment"
+    if payment.status is PaymentStatus.SUCCEEDED:
+        return "already-paid"
+    if int(str(obj.get("amount", -1))) != payment.amount_cents:
+        log.error("webhook amount differs from the payment: not applied")
+        return "amount-mismatch"
+    payment.status = PaymentStatus.SUCCEEDED
+    payment.succeeded_at = utcnow()
+    order = payment.order
+    if order.status is not OrderStatus.PENDING_PAYMENT:
+        # A late success for an order cancelled meanwhile: the refund path of
+        # the marketplace issue picks it up; it never resurrects the order.
+        log.warning("payment succeeded for an order no longer pending")
+        return "late-payment"
+    mark_paid(order, payment, payment.succeeded_at)
+    return "paid"
+
+
+def mark_paid(order: Order, payment: Payment, paid_at: datetime) -> None:
+    """Order paid: sub-orders move to paid with their ready time, money is booked."""
+    order.status = OrderStatus.PAID
+    order.paid_at = paid_at
+    for sub in order.sub_orders:
+        sub.ready_not_before = earliest_ready(sub.shop, sub.fulfilment_method, paid_at)
+        transition(sub, SubOrderStatus.PAID, None, "system", "paiement confirmé")
+    _book_payment(order, payment)
+    events.order_paid.send(order)
+
+
+def _book_payment(order: Order, payment: Payment) -> None:
+    due: dict[int, int] = defaultdict(int)
+    for sub in order.sub_orders:
+        due[sub.shop_id] += sub.total_cents
+    ledger.post(
+        "payment",
+        f"payment:{payment.intent_id}",
+        f"Paiement de la commande {order.public_id}",
+        [(ledger.STRIPE_CLEARING, payment.amount_cents)]
+        + [(ledger.shop_payable(shop_id), -amount) for shop_id, amount in due.items()],
+    )
+
+
+def _on_failed(obj: Mapping[str, object]) -> str:
+    payment = _payment_for(str(obj.get("id")))
+    if payment is None:
+        return "unknown-payment"
+    if payment.status is not PaymentStatus.SUCCEEDED:
+        payment.status = PaymentStatus.FAILED
+    return "payment-failed"
+
+
+_HANDLERS = {
+    "payment_intent.succeeded": _on_succeeded,
+    "payment_intent.payment_failed": _on_failed,
+}

@@ -1,0 +1,40 @@
+"""Storefront pages (blueprint `storefront`) and the shop staff's order queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request
+from flask_login import current_user, user_logged_in
+from sqlalchemy import select
+
+from marketplace.extensions import db
+
+from ..models import Basket, BasketLine
+from . import browse, orders  # noqa: F401 - they register routes on the blueprint
+from .basket import merge_session_basket, session_quantities
+from .common import STATUS_LABELS, bp, current_territory
+from .staff import staff_bp
+
+__all__ = ["bp", "init_app", "staff_bp"]
+
+
+def init_app(app: Flask) -> None:
+    user_logged_in.connect(merge_session_basket, app)
+    app.jinja_env.filters["sub_order_status"] = lambda status: STATUS_LABELS[status]
+
+    @app.context_processor
+    def basket_globals() -> dict[str, Any]:
+        if request.blueprint in (None, "static") or request.path.startswith("/api/"):
+            return {}
+        territory = current_territory()
+        count = sum(session_quantities().values())
+        if current_user.is_authenticated:
+            count = sum(
+                db.session.scalars(
+                    select(BasketLine.quantity)
+                    .join(Basket)
+                    .where(Basket.user_id == current_user.id)
+                )
+            )
+        return {"basket_count": count, "territory_name": territory.name if territory else None}

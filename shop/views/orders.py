@@ -1,0 +1,167 @@
+"""Checkout, payment and the resident's orders."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import (
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from delivery.operations import available_methods
+from marketplace.extensions import db
+from marketplace.models import FulfilmentMethod, Role
+from marketplace.payments import PaymentError, stripe_js_url
+from marketplace.security import role_required
+
+from .. import operations as ops
+from ..forms import CheckoutForm
+from ..models import Order, SubOrder
+from .common import METHOD_LABELS, bp
+
+
+@bp.route("/commande", methods=["GET", "POST"])
+@role_required(Role.RESIDENT)
+def checkout() -> Any:
+    basket_row = ops.user_basket(current_user)
+    groups = ops.group_by_shop(ops.basket_quantities(basket_row))
+    form = CheckoutForm()
+    if request.method == "GET":
+        form.checkout_key.data = str(uuid.uuid4())
+        form.name.data = f"{current_user.first_name} {current_user.last_name}"
+        form.email.data = current_user.email
+        form.phone.data = current_user.phone
+    problems: dict[str, str] = {}
+    if form.validate_on_submit():
+        try:
+            order = _place(form, basket_row, groups)
+        except ops.CheckoutError as exc:
+            db.session.rollback()
+            problems = exc.problems
+        except PaymentError as exc:
+            db.session.rollback()
+            problems = {"basket": str(exc)}
+        else:
+            db.session.commit()
+            return redirect(url_for("storefront.pay", public_id=order.public_id))
+        groups = ops.group_by_shop(ops.basket_quantities(ops.user_basket(current_user)))
+    if not groups and request.method == "GET":
+        flash(_("Votre panier est vide."), "info")
+        return redirect(url_for("storefront.basket"))
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "shop/checkout.html",
+        form=form,
+        groups=groups,
+        total=sum(g.subtotal_cents for g in groups),
+        methods={g.shop.id: available_methods(g.shop) for g in groups},
+        method_labels=METHOD_LABELS,
+        problems=problems,
+        chosen={k: request.form.get(k) for k in request.form if k.startswith("fulfilment-")},
+    ), status
+
+
+def _place(form: CheckoutForm, basket_row: Any, groups: list[ops.ShopGroup]) -> Order:
+    try:
+        key = uuid.UUID(form.checkout_key.data or "")
+    except ValueError:
+        raise ops.CheckoutError({"basket": _("Formulaire expiré, rechargez la page.")}) from None
+    choices = {}
+    for group in groups:
+        raw = request.form.get(f"fulfilment-{group.shop.id}", "")
+        if raw in FulfilmentMethod._value2member_map_:
+            choices[group.shop.id] = FulfilmentMethod(raw)
+    contact = ops.Contact(
+        form.name.data or "", (form.email.data or "").lower(), form.phone.data or ""
+    )
+    return ops.place_order(current_user, basket_row, choices, contact, key)
+
+
+def _own_order(public_id: uuid.UUID) -> Order:
+    order = db.session.scalar(
+        select(Order)
+        .where(Order.public_id == public_id, Order.user_id == current_user.id)
+        .options(
+            selectinload(Order.sub_orders).selectinload(SubOrder.lines),
+            selectinload(Order.sub_orders).joinedload(SubOrder.shop),
+            selectinload(Order.payments),
+        )
+    )
+    if order is None:
+        abort(404)  # someone else's order is as absent as a missing one
+    return order
+
+
+@bp.get("/commandes/<uuid:public_id>/paiement")
+@login_required
+def pay(public_id: uuid.UUID) -> Any:
+    order = _own_order(public_id)
+    if order.status.value != "pending_payment":
+        return redirect(url_for("storefront.order_detail", public_id=public_id))
+    from flask import current_app
+
+    return render_template(
+        "shop/pay.html",
+        order=order,
+        stripe_js=stripe_js_url(),
+        publishable_key=current_app.config["STRIPE_PUBLISHABLE_KEY"],
+        local_stripe=current_app.config.get("STRIPE_LOCAL"),
+    )
+
+
+@bp.post("/commandes/<uuid:public_id>/paiement")
+@login_required
+def confirm_payment(public_id: uuid.UUID) -> Any:
+    """Called by the payment page with the card Stripe.js tokenised."""
+    order = _own_order(public_id)
+    payload = request.get_json(silent=True) or {}
+    method_id = payload.get("payment_method")
+    if not isinstance(method_id, str) or not method_id.startswith("pm_"):
+        return jsonify(
+            code=422,
+            status="Unprocessable Entity",
+            message=_("Carte manquante."),
+            errors={"json": {"payment_method": [_("Identifiant de carte attendu (pm_…).")]}},
+        ), 422
+    try:
+        status, error = ops.confirm_card(order, method_id)
+    except PaymentError as exc:
+        db.session.rollback()
+        return jsonify(code=502, status="Bad Gateway", message=str(exc)), 502
+    db.session.commit()
+    return jsonify(
+        status=status,
+        error=error,
+        client_secret=order.payments[-1].client_secret if status == "requires_action" else None,
+        next=url_for("storefront.order_detail", public_id=public_id),
+    )
+
+
+@bp.get("/commandes")
+@login_required
+def my_orders() -> str:
+    orders = db.session.scalars(
+        select(Order)
+        .where(Order.user_id == current_user.id)
+        .options(selectinload(Order.sub_orders).joinedload(SubOrder.shop))
+        .order_by(Order.created_at.desc())
+    ).all()
+    return render_template("shop/orders.html", orders=orders, method_labels=METHOD_LABELS)
+
+
+@bp.get("/commandes/<uuid:public_id>")
+@login_required
+def order_detail(public_id: uuid.UUID) -> str:
+    order = _own_order(public_id)
+    return render_template("shop/order.html", order=order, method_labels=METHOD_LABELS)

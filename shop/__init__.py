@@ -4,9 +4,15 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from . import views, webhooks
+    from marketplace.extensions import api
+
+    from . import api as shop_api
+    from . import notifications, tasks, views, webhooks
 
     app.register_blueprint(views.bp)
     app.register_blueprint(views.staff_bp)
     app.register_blueprint(webhooks.bp)
+    api.register_blueprint(shop_api.blp)
     views.init_app(app)
+    notifications.init_app(app)
+    tasks.init_app(app)

@@ -78,6 +78,8 @@ class BasketLine(Base):
     basket_id: Mapped[int] = mapped_column(ForeignKey("basket.id", ondelete="CASCADE"), index=True)
     variant_id: Mapped[int] = mapped_column(ForeignKey("variant.id", ondelete="CASCADE"))
     quantity: Mapped[int] = mapped_column(Integer)
+    # The unit price the resident last saw: a change is shown before paying.
+    seen_price_cents: Mapped[int | None] = mapped_column(Integer)
 
     variant: Mapped[Variant] = relationship()
 
@@ -101,6 +103,8 @@ class Order(TimestampMixin, Base):
     contact_phone: Mapped[str] = mapped_column(String(30))
     total_cents: Mapped[int] = mapped_column(Integer)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Stock is reserved until then; an unpaid order is released afterwards.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
     user: Mapped[User] = relationship()
     sub_orders: Mapped[list[SubOrder]] = relationship(

@@ -37,11 +37,21 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+SEARCH_PREFIX = "search_"
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave out what only migrations make: the search indexes and FTS5 tables
+    (migration 0003_search), all named `search_*`, which no model declares."""
+    return not (type_ in ("index", "table") and (name or "").startswith(SEARCH_PREFIX))
+
+
 load_models()
 target_metadata = db.metadata
 common = {
     "target_metadata": target_metadata,
     "render_item": render_item,
+    "include_object": include_object,
     "compare_type": True,
     "render_as_batch": True,  # SQLite needs batch mode to alter tables
 }

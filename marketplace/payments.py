@@ -96,6 +96,15 @@ class PaymentGateway:
             raise PaymentError(exc.user_message or "Carte de test invalide.") from exc
         return method.id
 
+    def cancel_intent(self, intent_id: str) -> None:
+        """Cancel an unpaid PaymentIntent (ignored when it can no longer be)."""
+        try:
+            self.client.v1.payment_intents.cancel(intent_id)
+        except stripe.InvalidRequestError:
+            return  # already succeeded or cancelled
+        except stripe.StripeError as exc:
+            raise PaymentError("Annulation du paiement impossible.") from exc
+
     def retrieve(self, intent_id: str) -> Intent:
         pi = self.client.v1.payment_intents.retrieve(intent_id)
         return Intent(pi.id, pi.client_secret or "", pi.status)

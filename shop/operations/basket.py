@@ -100,9 +100,14 @@ def set_quantity(basket: Basket, variant_id: int, quantity: int) -> None:
         if line is not None:
             basket.lines.remove(line)
     elif line is None:
-        basket.lines.append(BasketLine(variant_id=variant_id, quantity=quantity))
+        basket.lines.append(
+            BasketLine(
+                variant_id=variant_id, quantity=quantity, seen_price_cents=variant.price_cents
+            )
+        )
     else:
         line.quantity = quantity
+        line.seen_price_cents = variant.price_cents
     db.session.flush()
 
 
@@ -117,3 +122,50 @@ def merge_quantities(basket: Basket, extra: Mapping[int, int]) -> None:
         wanted = min(current.get(variant_id, 0) + quantity, variant.stock, MAX_QUANTITY)
         if wanted > 0:
             set_quantity(basket, variant_id, wanted)
+
+
+@dataclass(frozen=True)
+class BasketChange:
+    """Something that changed since the resident last saw the basket."""
+
+    product_name: str
+    old_price_cents: int | None
+    new_price_cents: int | None  # None: no longer for sale
+    available: int | None = None  # set when the stock no longer covers the line
+
+
+def basket_changes(basket: Basket) -> list[BasketChange]:
+    """Price rises or drops, withdrawn products and short stock since last seen."""
+    variants = sellable_variants([line.variant_id for line in basket.lines])
+    changes = []
+    for line in basket.lines:
+        variant = variants.get(line.variant_id)
+        if variant is None:
+            changes.append(BasketChange(line.variant.product.name, line.seen_price_cents, None))
+            continue
+        name = variant.product.name
+        if line.seen_price_cents is not None and line.seen_price_cents != variant.price_cents:
+            changes.append(BasketChange(name, line.seen_price_cents, variant.price_cents))
+        if line.quantity > variant.stock:
+            changes.append(
+                BasketChange(name, variant.price_cents, variant.price_cents, variant.stock)
+            )
+    return changes
+
+
+def acknowledge_changes(basket: Basket) -> list[BasketChange]:
+    """Show the changes once: record the current prices as seen, return what changed.
+
+    Lines no longer for sale are removed; lines above the stock are lowered to it.
+    """
+    changes = basket_changes(basket)
+    variants = sellable_variants([line.variant_id for line in basket.lines])
+    for line in list(basket.lines):
+        variant = variants.get(line.variant_id)
+        if variant is None or variant.stock == 0:
+            basket.lines.remove(line)
+            continue
+        line.seen_price_cents = variant.price_cents
+        line.quantity = min(line.quantity, variant.stock)
+    db.session.flush()
+    return changes

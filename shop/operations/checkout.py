@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from delivery.operations import available_methods
 from marketplace.extensions import db
-from marketplace.models import FulfilmentMethod, User
+from marketplace.models import FulfilmentMethod, User, utcnow
 from marketplace.payments import gateway
 from merchants.models import Variant
 
@@ -25,9 +25,10 @@ from ..models import (
     SubOrder,
     SubOrderStatus,
 )
-from .basket import ShopGroup, basket_quantities, group_by_shop
+from .basket import ShopGroup, basket_changes, basket_quantities, group_by_shop
 from .errors import CheckoutError
 from .orders import record
+from .reservations import release_order, reservation_deadline
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def place_order(
     if not groups:
         raise CheckoutError({"basket": "Votre panier est vide."})
     _check_choices(groups, choices)
+    _check_unchanged(basket)
     order = Order(
         public_id=uuid.uuid4(),
         checkout_key=checkout_key,
@@ -81,6 +83,7 @@ def place_order(
         contact_email=contact.email,
         contact_phone=contact.phone,
         total_cents=0,
+        expires_at=reservation_deadline(utcnow()),
     )
     for group in groups:
         order.sub_orders.append(_sub_order(group, choices[group.shop.id]))
@@ -93,6 +96,19 @@ def place_order(
     basket.lines.clear()
     _create_payment(order)
     return order
+
+
+def _check_unchanged(basket: Basket) -> None:
+    """Never apply a price or stock change silently: refuse, the page shows it."""
+    changes = basket_changes(basket)
+    if changes:
+        names = ", ".join(sorted({c.product_name for c in changes}))
+        raise CheckoutError(
+            {
+                "basket": f"Votre panier a changé depuis votre dernière visite ({names}) : "
+                "vérifiez-le avant de payer."
+            }
+        )
 
 
 def _check_choices(groups: list[ShopGroup], choices: Mapping[int, FulfilmentMethod]) -> None:
@@ -169,5 +185,7 @@ def confirm_card(order: Order, payment_method_id: str) -> tuple[str, str | None]
         return "succeeded" if order.status is OrderStatus.PAID else "canceled", None
     intent = gateway().confirm_with(payment.intent_id, payment_method_id)
     if intent.status == "requires_payment_method":
+        # A refused card releases the stock at once; the basket is kept.
         payment.status = PaymentStatus.FAILED
+        release_order(order, "paiement refusé", restore_basket=True)
     return intent.status, intent.error

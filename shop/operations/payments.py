@@ -17,6 +17,7 @@ from marketplace.models import StripeEvent, utcnow
 
 from ..models import Order, OrderStatus, Payment, PaymentStatus, SubOrderStatus
 from .orders import transition
+from .reservations import release_order
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,11 @@ def _on_failed(obj: Mapping[str, object]) -> str:
     payment = _payment_for(str(obj.get("id")))
     if payment is None:
         return "unknown-payment"
-    if payment.status is not PaymentStatus.SUCCEEDED:
-        payment.status = PaymentStatus.FAILED
+    if payment.status is PaymentStatus.SUCCEEDED:
+        return "already-paid"
+    payment.status = PaymentStatus.FAILED
+    # The card was refused: stock back at once, the lines back in the basket.
+    release_order(payment.order, "paiement refusé", restore_basket=True)
     return "payment-failed"
 
 

@@ -54,8 +54,14 @@
       result.status = "processing";
     }
     if (result.error || result.status === "requires_payment_method") {
-      message.textContent = result.error || result.message || "Paiement refusé.";
-      button.disabled = false;
+      // The order is released and its lines are back in the basket.
+      message.textContent = (result.error || result.message || "Paiement refusé.") + " ";
+      if (result.next) {
+        const link = document.createElement("a");
+        link.href = result.next;
+        link.textContent = form.dataset.backLabel;
+        message.appendChild(link);
+      }
       return;
     }
     window.location.assign(result.next);

@@ -34,16 +34,14 @@ from .common import METHOD_LABELS, bp
 @bp.route("/commande", methods=["GET", "POST"])
 @role_required(Role.RESIDENT)
 def checkout() -> Any:
+    """Contact, fulfilment per shop, then payment; changes are shown, never applied."""
     basket_row = ops.user_basket(current_user)
-    groups = ops.group_by_shop(ops.basket_quantities(basket_row))
     form = CheckoutForm()
-    if request.method == "GET":
-        form.checkout_key.data = str(uuid.uuid4())
-        form.name.data = f"{current_user.first_name} {current_user.last_name}"
-        form.email.data = current_user.email
-        form.phone.data = current_user.phone
     problems: dict[str, str] = {}
-    if form.validate_on_submit():
+    if request.method == "GET":
+        _prefill(form)
+    elif form.validate_on_submit():
+        groups = ops.group_by_shop(ops.basket_quantities(basket_row))
         try:
             order = _place(form, basket_row, groups)
         except ops.CheckoutError as exc:
@@ -55,8 +53,11 @@ def checkout() -> Any:
         else:
             db.session.commit()
             return redirect(url_for("storefront.pay", public_id=order.public_id))
-        groups = ops.group_by_shop(ops.basket_quantities(ops.user_basket(current_user)))
-    if not groups and request.method == "GET":
+        basket_row = ops.user_basket(current_user)
+    changes = ops.acknowledge_changes(basket_row)
+    db.session.commit()
+    groups = ops.group_by_shop(ops.basket_quantities(basket_row))
+    if not groups and not problems:
         flash(_("Votre panier est vide."), "info")
         return redirect(url_for("storefront.basket"))
     status = 422 if request.method == "POST" else 200
@@ -64,12 +65,20 @@ def checkout() -> Any:
         "shop/checkout.html",
         form=form,
         groups=groups,
+        changes=changes,
         total=sum(g.subtotal_cents for g in groups),
         methods={g.shop.id: available_methods(g.shop) for g in groups},
         method_labels=METHOD_LABELS,
         problems=problems,
         chosen={k: request.form.get(k) for k in request.form if k.startswith("fulfilment-")},
     ), status
+
+
+def _prefill(form: CheckoutForm) -> None:
+    form.checkout_key.data = str(uuid.uuid4())
+    form.name.data = f"{current_user.first_name} {current_user.last_name}"
+    form.email.data = current_user.email
+    form.phone.data = current_user.phone
 
 
 def _place(form: CheckoutForm, basket_row: Any, groups: list[ops.ShopGroup]) -> Order:
@@ -144,7 +153,9 @@ def confirm_payment(public_id: uuid.UUID) -> Any:
         status=status,
         error=error,
         client_secret=order.payments[-1].client_secret if status == "requires_action" else None,
-        next=url_for("storefront.order_detail", public_id=public_id),
+        next=url_for("storefront.basket")
+        if status == "requires_payment_method"
+        else url_for("storefront.order_detail", public_id=public_id),
     )
 
 

@@ -216,18 +216,29 @@ def test_webhook_for_unknown_payment_is_ignored(app, client, caplog):
     assert db.session.scalar(select(func.count()).select_from(Order)) == 0
 
 
-def test_declined_card_leaves_order_unpaid(app, client, two_shops):
+def test_declined_card_releases_stock_at_once_and_keeps_the_basket(app, client, two_shops):
     resident = UserFactory(roles=[Role.RESIDENT])
     db.session.commit()
     login(client, resident.email, DEFAULT_PASSWORD)
-    add_to_basket(client, "/panier", two_shops["cheese"].id, 1)
+    add_to_basket(client, "/panier", two_shops["cheese"].id, 2)
     checkout(client, [two_shops["b"]])
     order = db.session.scalar(select(Order).where(Order.user_id == resident.id))
+    db.session.expire_all()
+    assert db.session.get(Variant, two_shops["cheese"].id).stock == 3
     result = pay_with_card(client, order, number="4000000000000341")
     assert result.json["status"] == "requires_payment_method"
     assert result.json["error"]
+    assert result.json["next"] == "/panier"
     db.session.expire_all()
-    assert db.session.get(Order, order.id).status is OrderStatus.PENDING_PAYMENT
+    assert db.session.get(Order, order.id).status is OrderStatus.CANCELLED
+    assert db.session.get(Variant, two_shops["cheese"].id).stock == 5
+    basket = client.get("/panier").text
+    assert "Tomme" in basket
+    # localstripe's payment_failed webhook for the same intent changes nothing more.
+    payload = stripe_event_for(order.payments[0].intent_id, "payment_intent.payment_failed")
+    post_webhook(client, app, payload)
+    db.session.expire_all()
+    assert db.session.get(Variant, two_shops["cheese"].id).stock == 5
 
 
 def test_checkout_without_fulfilment_choice_names_the_shop(app, client, two_shops):

@@ -11,15 +11,26 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Flask
 
 from marketplace.extensions import db
-from marketplace.models import FulfilmentMethod, Role, User
+from marketplace.models import FulfilmentMethod, Role, User, utcnow
+from marketplace.payments import gateway
 from merchants.models import Variant
 from shop import operations as ops
-from shop.models import Basket, BasketLine, Order, OrderLine, Payment, SubOrder, SubOrderEvent
+from shop.models import (
+    Basket,
+    BasketLine,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    SubOrder,
+    SubOrderEvent,
+)
 from tests.factories import CommuneFactory, ShopFactory, UserFactory, VariantFactory
 
 JOIN_TIMEOUT = 60
@@ -61,6 +72,7 @@ def _checkout(
                 basket = ops.user_basket(user)
                 contact = ops.Contact("Camille Martin", user.email, "0612345678")
                 choices = {shop_id: FulfilmentMethod.CLICK_AND_COLLECT}
+                db.session.commit()  # hand the connection back while waiting
                 barrier.wait(timeout=JOIN_TIMEOUT)
                 order = ops.place_order(user, basket, choices, contact, uuid.uuid4())
                 public_id = order.public_id
@@ -152,3 +164,40 @@ def test_eight_checkouts_for_three_units_make_three_orders(committed_app):
     assert db.session.get(Variant, variant_id).stock == 0
     buyers = db.session.scalars(sa.select(Order.user_id)).all()
     assert len(set(buyers)) == 3
+
+
+def _pay(app: Flask, public_id: uuid.UUID) -> None:
+    """Card confirmed at Stripe, then Stripe's webhook event applied."""
+    import json
+
+    from tests.shop.test_order_flow import stripe_event_for
+
+    with app.app_context():
+        order = db.session.scalar(sa.select(Order).where(Order.public_id == public_id))
+        intent_id = order.payments[0].intent_id
+        method = gateway().create_test_card_method(
+            {"number": "4242424242424242", "exp_month": "12", "exp_year": "2034", "cvc": "123"}
+        )
+        assert gateway().confirm_with(intent_id, method).status == "succeeded"
+        assert ops.handle_stripe_event(json.loads(stripe_event_for(intent_id))) == "paid"
+        db.session.commit()
+        db.session.remove()
+
+
+def test_fifty_checkouts_for_the_last_ten_units(committed_app):
+    """The issue's figure: 50 concurrent checkouts, 10 units → exactly 10 paid orders."""
+    shop_id, variant_id, user_ids = _setup(stock=10, buyers=50)
+
+    out = _race(committed_app, shop_id, user_ids)
+
+    assert len(out.orders) == 10, out.refused
+    assert len(out.refused) == 40
+    _assert_consistent(sold=10)
+    for public_id in out.orders:
+        _pay(committed_app, public_id)
+    db.session.expire_all()
+    assert db.session.get(Variant, variant_id).stock == 0
+    statuses = db.session.scalars(sa.select(Order.status)).all()
+    assert statuses == [OrderStatus.PAID] * 10
+    # No orphan reservation: nothing is left pending to expire.
+    assert ops.release_expired(utcnow() + timedelta(days=1)) == 0

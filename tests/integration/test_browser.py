@@ -1,0 +1,103 @@
+"""A resident in a real browser (Playwright driving Debian's Chromium): finds
+products, fills a basket from two shops, pays with a test card and sees both
+sub-orders paid, confirmed by localstripe's signed webhook."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+from flask import Flask
+
+from marketplace.extensions import db
+from marketplace.models import Role
+from tests.conftest import service_missing
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    CommuneFactory,
+    ShopFactory,
+    UserFactory,
+    VariantFactory,
+)
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        service_missing("Playwright", exc)
+    if not os.path.exists(CHROMIUM):
+        service_missing("Chromium", FileNotFoundError(CHROMIUM))
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def test_resident_orders_from_two_shops_in_the_browser(
+    committed_app: Flask, live_server: str, browser
+) -> None:
+    commune = CommuneFactory(name="Marmande", slug="marmande")
+    books = ShopFactory(commune=commune, name="La Bouquinerie", slug="la-bouquinerie")
+    cheese = ShopFactory(commune=commune, name="Fromagerie du Marché", slug="fromagerie")
+    VariantFactory(product__shop=books, product__name="Roman du terroir", price_cents=1990)
+    VariantFactory(product__shop=cheese, product__name="Tomme des Pyrénées", price_cents=650)
+    resident = UserFactory(roles=[Role.RESIDENT], first_name="Camille")
+    db.session.commit()
+
+    page = browser.new_page(locale="fr-FR")  # a French resident: the French interface
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server}/compte/connexion")
+    page.get_by_label("Adresse e-mail").fill(resident.email)
+    page.get_by_label("Mot de passe").fill(DEFAULT_PASSWORD)
+    page.locator("main form button[type=submit]").click()
+
+    for shop_name in ("La Bouquinerie", "Fromagerie du Marché"):
+        page.goto(live_server)
+        page.get_by_role("link", name=shop_name).click()
+        page.locator("form.variant button[type=submit]").first.click()
+        page.wait_for_load_state()
+
+    page.goto(f"{live_server}/panier")
+    assert page.get_by_role("heading", name="La Bouquinerie").is_visible()
+    assert page.get_by_role("heading", name="Fromagerie du Marché").is_visible()
+    page.get_by_role("link", name="Passer la commande").click()
+    page.get_by_label("Téléphone").fill("06 12 34 56 78")
+    page.get_by_role("button", name="Continuer vers le paiement").click()
+    page.wait_for_url(re.compile(r".*/paiement$"))
+
+    # localstripe's Stripe.js imitation: number, month, 2-digit year, CVC, postcode
+    card_inputs = page.locator("#card-element input")
+    for index, value in enumerate(["4242424242424242", "12", "34", "123", "47200"]):
+        card_inputs.nth(index).fill(value)
+    page.get_by_role("button", name=re.compile("Payer")).click()
+    page.wait_for_url(re.compile(r".*/commandes/[0-9a-f-]+$"))
+
+    # The order turns paid when localstripe's signed webhook reaches the server.
+    for _ in range(20):
+        if "Paiement confirmé" in page.locator("main").inner_text():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    text = page.locator("main").inner_text()
+    assert "Paiement confirmé" in text
+    assert "La Bouquinerie" in text and "Fromagerie du Marché" in text
+    assert text.count("Code de retrait") == 2

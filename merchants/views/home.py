@@ -1,9 +1,8 @@
-"""Merchant back office pages."""
+"""The merchant back office home: the shops this account works for."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_babel import lazy_gettext as _l
+from flask import render_template
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -12,17 +11,9 @@ from marketplace.extensions import db
 from marketplace.models import Role
 from marketplace.security import role_required
 
-from .models import Shop, ShopStatus
-from .operations import staff_shop_ids
-
-SHOP_STATUS_LABELS = {
-    ShopStatus.PENDING: _l("En attente de validation"),
-    ShopStatus.APPROVED: _l("Validée"),
-    ShopStatus.REFUSED: _l("Refusée"),
-    ShopStatus.SUSPENDED: _l("Suspendue"),
-}
-
-bp = Blueprint("merchants", __name__, url_prefix="/boutique", template_folder="templates")
+from ..models import Shop
+from ..operations import staff_shop_ids
+from .common import bp
 
 
 @bp.get("/")
@@ -36,8 +27,3 @@ def home() -> str:
         .order_by(Shop.name)
     ).all()
     return render_template("merchants/home.html", shops=shops)
-
-
-@bp.app_template_filter("shop_status")
-def shop_status_label(status: ShopStatus) -> str:
-    return str(SHOP_STATUS_LABELS[status])

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from marketplace.extensions import db
 from marketplace.models import User
 
-from .models import Shop, ShopStaff
+from ..models import Shop, ShopStaff
 
 PARIS = ZoneInfo("Europe/Paris")
 SEARCH_DAYS = 60  # a shop closed longer than this has no "next opening"

@@ -1,0 +1,737 @@
+"""Browsing and search: which shops and products a resident sees, in which order.
+
+Search is French full-text on PostgreSQL (stemming, accents ignored through
+`comptoir_unaccent`, typos through pg_trgm word similarity) and FTS5 on SQLite (the
+embedded mode: accents ignored by the tokenizer, a light stemming of the query, a
+prefix fallback for typos). The functions and indexes are made by migration
+0003_search: the SQL expressions here must stay identical to the indexed ones.
+
+Every function runs a fixed number of queries whatever the number of results.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.orm import joinedload, selectinload
+
+from marketplace.extensions import db
+from marketplace.models import Commune, FulfilmentMethod
+from marketplace.money import parse_euros
+from merchants.models import (
+    Closure,
+    OpeningHours,
+    Product,
+    ProductStatus,
+    Shop,
+    ShopStatus,
+    Trade,
+    Variant,
+)
+from merchants.operations import PARIS
+
+PAGE_SIZE = 24
+SHOPS_SHOWN = 6  # shops matching the query, shown above the products
+OTHER_PRODUCTS = 4  # "from the same shop" on a product page
+LOW_STOCK = 5  # "few left" from this many units down
+MAX_QUERY_LENGTH = 200
+MAX_PRICE_CENTS = 100_000_000
+SUGGESTIONS = 5
+PG_SUGGESTION_SIMILARITY = 0.3
+SQLITE_SUGGESTION_CUTOFF = 0.7
+FRENCH: ColumnElement[Any] = literal_column("'pg_catalog.french'::regconfig")
+# Words the query drops on SQLite (PostgreSQL's French configuration has its own).
+STOPWORDS = frozenset(
+    [
+        "a",
+        "au",
+        "aux",
+        "avec",
+        "ce",
+        "ces",
+        "d",
+        "dans",
+        "de",
+        "des",
+        "du",
+        "elle",
+        "en",
+        "et",
+        "il",
+        "la",
+        "le",
+        "les",
+        "l",
+        "leur",
+        "ma",
+        "mais",
+        "me",
+        "mes",
+        "mon",
+        "ne",
+        "nos",
+        "notre",
+        "on",
+        "ou",
+        "par",
+        "pas",
+        "pour",
+        "qu",
+        "que",
+        "qui",
+        "sa",
+        "se",
+        "ses",
+        "son",
+        "sur",
+        "ta",
+        "te",
+        "tes",
+        "ton",
+        "un",
+        "une",
+        "vos",
+        "votre",
+    ]
+)
+
+
+class Sort(enum.StrEnum):
+    RELEVANCE = "pertinence"
+    PRICE_ASC = "prix-croissant"
+    PRICE_DESC = "prix-decroissant"
+    NAME = "nom"
+
+
+SORT_LABELS: dict[Sort, LazyString] = {
+    Sort.RELEVANCE: _l("Pertinence"),
+    Sort.PRICE_ASC: _l("Prix croissant"),
+    Sort.PRICE_DESC: _l("Prix décroissant"),
+    Sort.NAME: _l("Nom (A à Z)"),
+}
+
+
+class StockState(enum.StrEnum):
+    IN_STOCK = "in_stock"
+    FEW_LEFT = "few_left"
+    SOLD_OUT = "sold_out"
+
+
+STOCK_LABELS: dict[StockState, LazyString] = {
+    StockState.IN_STOCK: _l("En stock"),
+    StockState.FEW_LEFT: _l("Plus que quelques pièces"),
+    StockState.SOLD_OUT: _l("Épuisé"),
+}
+
+
+def stock_state(stock: int) -> StockState:
+    if stock <= 0:
+        return StockState.SOLD_OUT
+    if stock <= LOW_STOCK:
+        return StockState.FEW_LEFT
+    return StockState.IN_STOCK
+
+
+def product_stock_state(product: Product) -> StockState:
+    return stock_state(sum(v.stock for v in product.variants))
+
+
+def min_price_cents(product: Product) -> int | None:
+    return min((v.price_cents for v in product.variants), default=None)
+
+
+# --- Reading the filters ------------------------------------------------------------
+
+
+@dataclass
+class SearchParams:
+    """What the resident asked for, validated; unknown values are left out."""
+
+    q: str = ""
+    commune: Commune | None = None
+    trade: Trade | None = None
+    price_min_cents: int | None = None
+    price_max_cents: int | None = None
+    method: FulfilmentMethod | None = None
+    open_now: bool = False
+    in_stock: bool = False
+    sort: Sort = Sort.RELEVANCE
+    page: int = 1
+
+    @property
+    def filtered(self) -> bool:
+        return any(
+            (
+                self.commune,
+                self.trade,
+                self.price_min_cents is not None,
+                self.price_max_cents is not None,
+                self.method,
+                self.open_now,
+                self.in_stock,
+            )
+        )
+
+    def query_args(self, **changes: Any) -> dict[str, str]:
+        """The GET arguments that give these parameters back (for page links)."""
+        args: dict[str, str] = {}
+        if self.q:
+            args["q"] = self.q
+        if self.commune:
+            args["commune"] = self.commune.slug
+        if self.trade:
+            args["metier"] = self.trade.slug
+        if self.price_min_cents is not None:
+            args["prix_min"] = _euros_text(self.price_min_cents)
+        if self.price_max_cents is not None:
+            args["prix_max"] = _euros_text(self.price_max_cents)
+        if self.method:
+            args["mode"] = self.method.value
+        if self.open_now:
+            args["ouvert"] = "1"
+        if self.in_stock:
+            args["en_stock"] = "1"
+        if self.sort is not Sort.RELEVANCE:
+            args["tri"] = self.sort.value
+        if self.page > 1:
+            args["page"] = str(self.page)
+        for key, value in changes.items():
+            if value is None:
+                args.pop(key, None)
+            else:
+                args[key] = str(value)
+        return args
+
+
+def _euros_text(cents: int) -> str:
+    return f"{cents // 100},{cents % 100:02d}" if cents % 100 else str(cents // 100)
+
+
+def _by_slug(items: Sequence[Any], slug: str) -> Any:
+    return next((item for item in items if item.slug == slug), None)
+
+
+def parse_shop_filters(
+    args: Mapping[str, str], communes: Sequence[Commune], trades: Sequence[Trade]
+) -> tuple[Commune | None, Trade | None, dict[str, LazyString]]:
+    """The commune and trade filters of the home page (slugs in `commune`, `metier`)."""
+    errors: dict[str, LazyString] = {}
+    commune = trade = None
+    if slug := (args.get("commune") or "").strip():
+        commune = _by_slug(communes, slug)
+        if commune is None:
+            errors["commune"] = _l("Commune inconnue : le filtre est ignoré.")
+    if slug := (args.get("metier") or "").strip():
+        trade = _by_slug(trades, slug)
+        if trade is None:
+            errors["metier"] = _l("Métier inconnu : le filtre est ignoré.")
+    return commune, trade, errors
+
+
+def _price(args: Mapping[str, str], key: str, errors: dict[str, LazyString]) -> int | None:
+    raw = (args.get(key) or "").strip()
+    if not raw:
+        return None
+    try:
+        cents = parse_euros(raw)
+    except ValueError:
+        errors[key] = _l("Indiquez un prix en euros, par exemple 12 ou 12,50.")
+        return None
+    if cents > MAX_PRICE_CENTS:
+        errors[key] = _l("Prix trop élevé.")
+        return None
+    return cents
+
+
+def parse_search(
+    args: Mapping[str, str], communes: Sequence[Commune], trades: Sequence[Trade]
+) -> tuple[SearchParams, dict[str, LazyString]]:
+    """Search parameters from GET arguments; bad values become messages, never errors."""
+    commune, trade, errors = parse_shop_filters(args, communes, trades)
+    params = SearchParams(
+        q=" ".join((args.get("q") or "").split())[:MAX_QUERY_LENGTH],
+        commune=commune,
+        trade=trade,
+        price_min_cents=_price(args, "prix_min", errors),
+        price_max_cents=_price(args, "prix_max", errors),
+        open_now=bool(args.get("ouvert")),
+        in_stock=bool(args.get("en_stock")),
+    )
+    if method := (args.get("mode") or "").strip():
+        try:
+            params.method = FulfilmentMethod(method)
+        except ValueError:
+            errors["mode"] = _l("Mode de retrait inconnu : le filtre est ignoré.")
+    try:
+        params.sort = Sort(args.get("tri") or Sort.RELEVANCE)
+    except ValueError:
+        errors["tri"] = _l("Tri inconnu : les résultats sont triés par pertinence.")
+    page = (args.get("page") or "1").strip()
+    params.page = int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1
+    if (
+        params.price_min_cents is not None
+        and params.price_max_cents is not None
+        and params.price_min_cents > params.price_max_cents
+    ):
+        errors["prix_max"] = _l("Le prix maximum doit être supérieur au prix minimum.")
+        params.price_max_cents = None
+    return params, errors
+
+
+# --- Shop conditions shared by the home page and search ------------------------------
+
+
+def open_now_condition(now: datetime) -> ColumnElement[bool]:
+    """SQL for merchants.operations.is_open(shop, now): an opening period of the
+    local weekday covers the local time, and no closure covers the local date."""
+    local = now.astimezone(PARIS)
+    moment = local.time().replace(microsecond=0, tzinfo=None)
+    day = local.date()
+    return and_(
+        exists().where(
+            OpeningHours.shop_id == Shop.id,
+            OpeningHours.weekday == local.weekday(),
+            OpeningHours.opens_at <= moment,
+            OpeningHours.closes_at > moment,
+        ),
+        ~exists().where(
+            Closure.shop_id == Shop.id, Closure.starts_on <= day, Closure.ends_on >= day
+        ),
+    )
+
+
+def offers_condition(method: FulfilmentMethod) -> ColumnElement[bool]:
+    """The shop lists the method (a JSON list of enum values, same text on both
+    databases)."""
+    return cast(Shop.fulfilment_methods, String).like(f'%"{method.value}"%')
+
+
+def _shop_conditions(params: SearchParams, now: datetime) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Shop.status == ShopStatus.APPROVED]
+    if params.commune:
+        conditions.append(Shop.commune_id == params.commune.id)
+    if params.trade:
+        conditions.append(Shop.trade_id == params.trade.id)
+    if params.method:
+        conditions.append(offers_condition(params.method))
+    if params.open_now:
+        conditions.append(open_now_condition(now))
+    return conditions
+
+
+def _shop_loading() -> list[Any]:
+    return [
+        joinedload(Shop.commune),
+        joinedload(Shop.trade),
+        selectinload(Shop.hours),
+        selectinload(Shop.closures),
+    ]
+
+
+# --- Home, shop and product pages ---------------------------------------------------
+
+
+@dataclass
+class HomeListing:
+    communes: list[tuple[Commune, int]]  # communes with approved shops, and how many
+    trades: list[tuple[Trade, int]]
+    shops: list[Shop]
+
+
+def home_listing(
+    commune: Commune | None,
+    trade: Trade | None,
+    communes: list[tuple[Commune, int]],
+    trades: list[tuple[Trade, int]],
+) -> HomeListing:
+    """Approved shops by name, filtered by commune and trade, with their commune,
+    trade, hours and closures: three queries whatever the number of shops."""
+    conditions = [Shop.status == ShopStatus.APPROVED]
+    if commune:
+        conditions.append(Shop.commune_id == commune.id)
+    if trade:
+        conditions.append(Shop.trade_id == trade.id)
+    shops = db.session.scalars(
+        select(Shop).where(*conditions).options(*_shop_loading()).order_by(Shop.name)
+    )
+    return HomeListing(communes=communes, trades=trades, shops=list(shops))
+
+
+def list_communes() -> list[tuple[Commune, int]]:
+    rows = db.session.execute(
+        select(Commune, func.count(Shop.id))
+        .join(Shop, Shop.commune_id == Commune.id)
+        .where(Shop.status == ShopStatus.APPROVED)
+        .group_by(Commune.id)
+        .order_by(Commune.name)
+    ).all()
+    return [(commune, count) for commune, count in rows]
+
+
+def list_trades() -> list[tuple[Trade, int]]:
+    rows = db.session.execute(
+        select(Trade, func.count(Shop.id))
+        .join(Shop, Shop.trade_id == Trade.id)
+        .where(Shop.status == ShopStatus.APPROVED)
+        .group_by(Trade.id)
+        .order_by(Trade.name_fr)
+    ).all()
+    return [(trade, count) for trade, count in rows]
+
+
+def public_shop(slug: str) -> Shop | None:
+    return db.session.scalar(
+        select(Shop)
+        .where(Shop.slug == slug, Shop.status == ShopStatus.APPROVED)
+        .options(*_shop_loading())
+    )
+
+
+def shop_catalogue(shop: Shop) -> list[tuple[str, list[Product]]]:
+    """The shop's published products by category (categories by name, empty last)."""
+    products = db.session.scalars(
+        select(Product)
+        .where(Product.shop_id == shop.id, Product.status == ProductStatus.PUBLISHED)
+        .options(selectinload(Product.variants))
+        .order_by(Product.name)
+    ).all()
+    groups: dict[str, list[Product]] = {}
+    for product in products:
+        groups.setdefault(product.category, []).append(product)
+    return sorted(groups.items(), key=lambda item: (not item[0], search_key(item[0])))
+
+
+def public_product(shop_slug: str, product_slug: str) -> Product | None:
+    """A published product of an approved shop, with its shop and variants."""
+    return db.session.scalar(
+        select(Product)
+        .join(Product.shop)
+        .where(
+            Shop.slug == shop_slug,
+            Shop.status == ShopStatus.APPROVED,
+            Product.slug == product_slug,
+            Product.status == ProductStatus.PUBLISHED,
+        )
+        .options(
+            selectinload(Product.variants),
+            joinedload(Product.shop).options(*_shop_loading()),
+        )
+    )
+
+
+def other_products(product: Product, limit: int = OTHER_PRODUCTS) -> list[Product]:
+    """A few other published products of the same shop, its favourites first."""
+    return list(
+        db.session.scalars(
+            select(Product)
+            .where(
+                Product.shop_id == product.shop_id,
+                Product.id != product.id,
+                Product.status == ProductStatus.PUBLISHED,
+            )
+            .options(selectinload(Product.variants))
+            .order_by(Product.merchant_pick.desc(), Product.name)
+            .limit(limit)
+        )
+    )
+
+
+# --- Search ---------------------------------------------------------------------------
+
+
+@dataclass
+class ProductHit:
+    product: Product
+
+    @property
+    def min_price_cents(self) -> int | None:
+        return min_price_cents(self.product)
+
+    @property
+    def stock_state(self) -> StockState:
+        return product_stock_state(self.product)
+
+
+@dataclass
+class SearchResult:
+    params: SearchParams
+    products: list[ProductHit]
+    total: int
+    shops: list[Shop] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / PAGE_SIZE))
+
+
+@dataclass
+class _TextMatch:
+    """How one dialect matches and ranks a query against products or shops."""
+
+    product_condition: ColumnElement[bool]
+    product_rank: ColumnElement[float]
+    shop_condition: ColumnElement[bool]
+    shop_rank: ColumnElement[float]
+    joins: list[tuple[Any, ColumnElement[bool]]] = field(default_factory=list)
+    shop_joins: list[tuple[Any, ColumnElement[bool]]] = field(default_factory=list)
+
+
+def _dialect() -> str:
+    return str(db.session.get_bind().dialect.name)
+
+
+def search_key(value: str) -> str:
+    """Lower case without accents (Python's side of comptoir_search_key)."""
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _pg_match(q: str) -> _TextMatch:
+    key = literal(search_key(q), String)
+    query = func.websearch_to_tsquery(FRENCH, func.comptoir_unaccent(literal(q, String)))
+    product_doc = func.comptoir_product_document(
+        Product.name, Product.category, Product.description
+    )
+    product_key = func.comptoir_search_key(Product.name)
+    shop_doc = func.comptoir_shop_document(Shop.name, Shop.tagline, Shop.story, Shop.advice)
+    shop_key = func.comptoir_search_key(Shop.name)
+    # `name %> key`: word_similarity(key, name) >= pg_trgm.word_similarity_threshold
+    # (0.6): "chocolt" finds "Tablette de chocolat"; both sides use the GIN indexes.
+    return _TextMatch(
+        product_condition=or_(product_doc.op("@@")(query), product_key.op("%>")(key)),
+        product_rank=func.ts_rank_cd(product_doc, query, 1) * 4
+        + func.word_similarity(key, product_key),
+        shop_condition=or_(shop_doc.op("@@")(query), shop_key.op("%>")(key)),
+        shop_rank=func.ts_rank_cd(shop_doc, query, 1) * 4 + func.word_similarity(key, shop_key),
+    )
+
+
+def _light_stem(word: str) -> str:
+    """French plural and final e off, so "chaussures" and "chaussure" meet at
+    "chaussur*" (FTS5 has no French stemmer)."""
+    if len(word) > 3 and word[-1] in "sx":
+        word = word[:-1]
+    if len(word) > 4 and word.endswith("e"):
+        word = word[:-1]
+    return word
+
+
+def _fts_terms(q: str, fuzzy: bool) -> str | None:
+    """An FTS5 MATCH expression: every word as a prefix, stop words left out.
+
+    `fuzzy` keeps only the first two thirds of each word, so a typo near the end
+    ("chocolt") still finds the word ("choc*")."""
+    words = [w for w in re.findall(r"\w+", search_key(q)) if w not in STOPWORDS]
+    terms = []
+    for word in words:
+        stem = _light_stem(word)
+        if fuzzy:
+            stem = stem[: max(3, len(stem) * 2 // 3)]
+        terms.append(f'"{stem}"*')
+    return " ".join(terms) or None
+
+
+def _sqlite_match(q: str, fuzzy: bool) -> _TextMatch:
+    match = _fts_terms(q, fuzzy)
+    if match is None:
+        return _TextMatch(false(), literal(0.0), false(), literal(0.0))
+    # bm25 is lower for better matches; the name counts most.
+    products = (
+        text(
+            "SELECT rowid AS id, -bm25(search_product_fts, 10.0, 4.0, 1.0) AS score "
+            "FROM search_product_fts WHERE search_product_fts MATCH :product_match"
+        )
+        .bindparams(product_match=match)
+        .columns(id=Integer, score=Float)
+        .subquery("product_fts")
+    )
+    shops = (
+        text(
+            "SELECT rowid AS id, -bm25(search_shop_fts, 10.0, 4.0, 1.0, 1.0) AS score "
+            "FROM search_shop_fts WHERE search_shop_fts MATCH :shop_match"
+        )
+        .bindparams(shop_match=match)
+        .columns(id=Integer, score=Float)
+        .subquery("shop_fts")
+    )
+    return _TextMatch(
+        product_condition=products.c.id.is_not(None),
+        product_rank=func.coalesce(products.c.score, 0.0),
+        shop_condition=shops.c.id.is_not(None),
+        shop_rank=func.coalesce(shops.c.score, 0.0),
+        joins=[(products, products.c.id == Product.id)],
+        shop_joins=[(shops, shops.c.id == Shop.id)],
+    )
+
+
+def _text_match(q: str, fuzzy: bool = False) -> _TextMatch:
+    if _dialect() == "postgresql":
+        return _pg_match(q)
+    return _sqlite_match(q, fuzzy)
+
+
+def _product_select(params: SearchParams, now: datetime, match: _TextMatch | None) -> Select[Any]:
+    """Published products of approved shops matching the query and the filters."""
+    statement = select(Product).join(Product.shop)
+    for target, on in match.joins if match else []:
+        statement = statement.outerjoin(target, on)
+    conditions = [Product.status == ProductStatus.PUBLISHED, *_shop_conditions(params, now)]
+    if match is not None:
+        conditions.append(match.product_condition)
+    price_conditions = []
+    if params.price_min_cents is not None:
+        price_conditions.append(Variant.price_cents >= params.price_min_cents)
+    if params.price_max_cents is not None:
+        price_conditions.append(Variant.price_cents <= params.price_max_cents)
+    if params.in_stock:
+        price_conditions.append(Variant.stock > 0)
+    if price_conditions:
+        # One variant must meet them all: in stock at a price within the range.
+        conditions.append(exists().where(Variant.product_id == Product.id, *price_conditions))
+    return statement.where(*conditions)
+
+
+def _ordering(params: SearchParams, match: _TextMatch | None) -> list[Any]:
+    min_price = (
+        select(func.min(Variant.price_cents))
+        .where(Variant.product_id == Product.id)
+        .correlate(Product)
+        .scalar_subquery()
+    )
+    if params.sort is Sort.PRICE_ASC:
+        return [min_price.asc().nulls_last(), Product.name, Product.id]
+    if params.sort is Sort.PRICE_DESC:
+        return [min_price.desc().nulls_last(), Product.name, Product.id]
+    if params.sort is Sort.RELEVANCE and match is not None:
+        return [match.product_rank.desc(), Product.merchant_pick.desc(), Product.name, Product.id]
+    return [Product.name, Product.id]
+
+
+def _search_products(
+    params: SearchParams, now: datetime, match: _TextMatch | None
+) -> tuple[int, list[ProductHit]]:
+    """The total and one page: three queries (count, page, variants)."""
+    base = _product_select(params, now, match)
+    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    page = db.session.scalars(
+        base.options(
+            selectinload(Product.variants),
+            joinedload(Product.shop).options(joinedload(Shop.commune), joinedload(Shop.trade)),
+        )
+        .order_by(*_ordering(params, match))
+        .limit(PAGE_SIZE)
+        .offset((params.page - 1) * PAGE_SIZE)
+    ).all()
+    return total, [ProductHit(product) for product in page]
+
+
+def _search_shops(params: SearchParams, now: datetime, match: _TextMatch) -> list[Shop]:
+    statement = select(Shop)
+    for target, on in match.shop_joins:
+        statement = statement.outerjoin(target, on)
+    return list(
+        db.session.scalars(
+            statement.where(match.shop_condition, *_shop_conditions(params, now))
+            .options(*_shop_loading())
+            .order_by(match.shop_rank.desc(), Shop.name)
+            .limit(SHOPS_SHOWN)
+        )
+    )
+
+
+def _pg_suggestions(q: str) -> list[str]:
+    """Product and shop names close to the query (trigram word similarity)."""
+    key = literal(search_key(q), String)
+    names = []
+    for model, extra in (
+        (Product, [Product.status == ProductStatus.PUBLISHED]),
+        (Shop, []),
+    ):
+        name_key = func.comptoir_search_key(model.name)
+        score = func.word_similarity(key, name_key)
+        statement = select(model.name.label("name"), score.label("score")).where(
+            score >= PG_SUGGESTION_SIMILARITY, Shop.status == ShopStatus.APPROVED, *extra
+        )
+        if model is Product:
+            statement = statement.join(Product.shop)
+        names.append(statement)
+    both = union_all(*names).subquery()
+    rows = db.session.execute(
+        select(both.c.name, func.max(both.c.score).label("best"))
+        .group_by(both.c.name)
+        .order_by(literal_column("best").desc(), both.c.name)
+        .limit(SUGGESTIONS)
+    ).all()
+    return [row.name for row in rows]
+
+
+def _sqlite_suggestions(q: str) -> list[str]:
+    """The query with each word replaced by the closest word of a product or shop
+    name (one query: the names; the territory's catalogue is small in this mode)."""
+    names = db.session.scalars(
+        union_all(
+            select(Product.name)
+            .join(Product.shop)
+            .where(Product.status == ProductStatus.PUBLISHED, Shop.status == ShopStatus.APPROVED),
+            select(Shop.name).where(Shop.status == ShopStatus.APPROVED),
+        )
+    ).all()
+    vocabulary = sorted({w for name in names for w in re.findall(r"\w+", search_key(name))})
+    corrected = []
+    for word in re.findall(r"\w+", search_key(q)):
+        close = difflib.get_close_matches(word, vocabulary, 1, SQLITE_SUGGESTION_CUTOFF)
+        corrected.append(close[0] if close else word)
+    suggestion = " ".join(corrected)
+    return [suggestion] if suggestion and suggestion != search_key(q) else []
+
+
+def search(params: SearchParams, now: datetime) -> SearchResult:
+    """Products (a page) and, on the first page, shops matching the query.
+
+    Without a query every published product matching the filters is listed. A
+    fixed number of queries whatever the number of results: count, page, variants,
+    then for a query the matching shops (with hours and closures) and, when
+    nothing matched, the suggestions.
+    """
+    match = _text_match(params.q) if params.q else None
+    total, products = _search_products(params, now, match)
+    if params.q and total == 0 and _dialect() == "sqlite":
+        match = _text_match(params.q, fuzzy=True)  # FTS5 has no typo tolerance
+        total, products = _search_products(params, now, match)
+    shops = _search_shops(params, now, match) if match is not None and params.page == 1 else []
+    result = SearchResult(params=params, products=products, total=total, shops=shops)
+    if params.q and total == 0 and not shops:
+        if _dialect() == "postgresql":
+            result.suggestions = _pg_suggestions(params.q)
+        else:
+            result.suggestions = _sqlite_suggestions(params.q)
+    return result

@@ -129,4 +129,3 @@ def test_fall_back_2026_10_25(app, shop):
     # Paid at 00:30 (UTC+2, Saturday 22:30 UTC) → 00:30 UTC = 02:30 summer time,
     # before the 3:00 opening; 3:00 winter time is 02:00 UTC.
     assert earliest_ready(night, CC, utc(2026, 10, 24, 22, 30)) == utc(2026, 10, 25, 2, 0)
-

@@ -102,7 +102,6 @@ STOPWORDS = frozenset(
         "on",
         "ou",
         "par",
-        "pas",
         "pour",
         "qu",
         "que",
@@ -550,7 +549,8 @@ def _fts_terms(q: str, fuzzy: bool) -> str | None:
 
     `fuzzy` keeps only the first two thirds of each word, so a typo near the end
     ("chocolt") still finds the word ("choc*")."""
-    words = [w for w in re.findall(r"\w+", search_key(q)) if w not in STOPWORDS]
+    words = re.findall(r"\w+", search_key(q))
+    words = [w for w in words if w not in STOPWORDS] or words  # "le la": keep them
     terms = []
     for word in words:
         stem = _light_stem(word)

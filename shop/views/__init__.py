@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_login import current_user, user_logged_in
 from sqlalchemy import select
 
@@ -25,6 +25,8 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def basket_globals() -> dict[str, Any]:
+        if not has_request_context():
+            return {}  # a template rendered by a task (e-mails)
         if request.blueprint in (None, "static") or request.path.startswith("/api/"):
             return {}
         territory = current_territory()

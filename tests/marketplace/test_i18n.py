@@ -122,7 +122,7 @@ def test_every_string_in_the_code_is_in_the_catalog() -> None:
     [
         ("shop.views.common", "STATUS_LABELS"),
         ("shop.views.common", "METHOD_LABELS"),
-        ("merchants.views", "SHOP_STATUS_LABELS"),
+        ("merchants.views.common", "SHOP_STATUS_LABELS"),
     ],
 )
 def test_status_labels_are_translated(app: Flask, module: str, mapping: str) -> None:

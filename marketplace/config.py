@@ -92,8 +92,12 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "OPENAPI_VERSION": "3.1.0",
         "OPENAPI_URL_PREFIX": "/api",
         "OPENAPI_JSON_PATH": "openapi.json",
-        "OPENAPI_SWAGGER_UI_PATH": "/docs",
-        "OPENAPI_SWAGGER_UI_URL": env("OPENAPI_SWAGGER_UI_URL", ""),
+        # /api/docs is rendered on the server from the spec (marketplace/api_auth.py):
+        # no script, nothing from a CDN. Swagger UI is only offered at /api/swagger-ui
+        # when OPENAPI_SWAGGER_UI_URL points at a copy of its files the site can reach.
+        "OPENAPI_DOCS_PATH": "/docs",
+        "OPENAPI_SWAGGER_UI_PATH": "/swagger-ui" if env("OPENAPI_SWAGGER_UI_URL") else None,
+        "OPENAPI_SWAGGER_UI_URL": env("OPENAPI_SWAGGER_UI_URL"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env("COMPTOIR_ENV") == "production",

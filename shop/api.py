@@ -291,9 +291,12 @@ class Search(MethodView):
 # -- Basket (token) ------------------------------------------------------------------
 
 
-def _basket_body(user: User) -> dict[str, Any]:
+def _basket_body(user: User, changes: list[ops.BasketChange] | None = None) -> dict[str, Any]:
     basket = ops.user_basket(user)
-    return {"shops": ops.group_by_shop(ops.basket_quantities(basket))}
+    return {
+        "shops": ops.group_by_shop(ops.basket_quantities(basket)),
+        "changes": ops.basket_changes(basket) if changes is None else changes,
+    }
 
 
 @blp.route("/basket")
@@ -307,6 +310,24 @@ class BasketView(MethodView):
         offers; lines no longer for sale are left out.
         """
         return _basket_body(api_user())
+
+
+@blp.route("/basket/review")
+class BasketReview(MethodView):
+    @authenticated()
+    @blp.response(200, BasketSchema)
+    def post(self) -> Any:
+        """Review my basket's changes
+
+        What the checkout page does before showing the basket: lines no longer for
+        sale are removed, quantities above the stock lowered to it, current prices
+        recorded as seen. Returns the basket with the changes just applied, to show
+        the resident before paying.
+        """
+        user = api_user()
+        changes = ops.acknowledge_changes(ops.user_basket(user))
+        db.session.commit()
+        return _basket_body(user, changes)
 
 
 @blp.route("/basket/lines")

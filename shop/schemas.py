@@ -348,8 +348,26 @@ class BasketShopSchema(Schema):
     )
 
 
+class BasketChangeSchema(Schema):
+    product_name = fields.String()
+    old_price_cents = fields.Integer(allow_none=True, metadata={"description": "As last seen"})
+    new_price_cents = fields.Integer(
+        allow_none=True, metadata={"description": "Now; null when no longer for sale"}
+    )
+    available = fields.Integer(
+        allow_none=True, metadata={"description": "Set when the stock no longer covers the line"}
+    )
+
+
 class BasketSchema(Schema):
     shops = fields.List(fields.Nested(BasketShopSchema))
+    changes = fields.List(
+        fields.Nested(BasketChangeSchema),
+        metadata={
+            "description": "Price, stock or sale changes since the lines were last seen: "
+            "checkout is refused (409) until they are reviewed (POST /basket/review)"
+        },
+    )
     total_cents = ComputedInteger(lambda groups: sum(g.subtotal_cents for g in groups["shops"]))
     item_count = ComputedInteger(
         lambda groups: sum(i.quantity for g in groups["shops"] for i in g.items)

@@ -182,6 +182,38 @@ def test_declined_card_is_reported_not_an_error(app, client, shops, auth):
     assert db.session.scalar(select(Order)).status is not OrderStatus.PAID
 
 
+def test_changes_are_shown_before_paying_never_applied_silently(app, client, shops, auth):
+    line = f"{API}/basket/lines"
+    client.post(line, json={"variant_id": shops["book"].id, "quantity": 3}, headers=auth)
+    client.post(line, json={"variant_id": shops["cheese"].id, "quantity": 1}, headers=auth)
+    assert client.get(f"{API}/basket", headers=auth).json["changes"] == []
+    shops["book"].price_cents = 2490
+    shops["book"].stock = 2
+    shops["cheese"].product.status = ProductStatus.ARCHIVED
+    db.session.commit()
+
+    basket = client.get(f"{API}/basket", headers=auth).json
+    assert {"product_name": "Roman", "old_price_cents": 1990, "new_price_cents": 2490} in [
+        {k: c[k] for k in ("product_name", "old_price_cents", "new_price_cents")}
+        for c in basket["changes"]
+    ]
+    assert {c["product_name"]: c["new_price_cents"] for c in basket["changes"]}["Tomme"] is None
+    refused = assert_error(
+        client.post(f"{API}/checkout", json=checkout_body(shops["a"]), headers=auth), 409
+    )
+    assert "Roman" in refused["message"]
+
+    reviewed = client.post(f"{API}/basket/review", headers=auth)
+    assert reviewed.status_code == 200
+    assert len(reviewed.json["changes"]) == 3  # price, stock, withdrawn
+    assert [g["shop"]["slug"] for g in reviewed.json["shops"]] == ["bouquinerie"]
+    assert reviewed.json["shops"][0]["items"][0]["quantity"] == 2
+    assert reviewed.json["total_cents"] == 2 * 2490
+    assert client.get(f"{API}/basket", headers=auth).json["changes"] == []
+    placed = client.post(f"{API}/checkout", json=checkout_body(shops["a"]), headers=auth)
+    assert placed.status_code == 201 and placed.json["order"]["total_cents"] == 4980
+
+
 def test_public_shops_products_and_search(app, client, shops):
     listing = client.get(f"{API}/shops")
     assert listing.status_code == 200
@@ -380,6 +412,7 @@ def test_orders_are_private(app, client, shops, auth):
 
 TOKEN_ENDPOINTS = [
     ("get", "/basket", None),
+    ("post", "/basket/review", None),
     ("post", "/basket/lines", {"variant_id": 1, "quantity": 1}),
     ("put", "/basket/lines/1", {"quantity": 1}),
     ("delete", "/basket/lines/1", None),

@@ -1,0 +1,1 @@
+"""On-demand performance benchmarks (never run by the test suite): see bench/README.md."""

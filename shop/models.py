@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     ForeignKey,
     Integer,
@@ -135,6 +136,12 @@ class SubOrder(TimestampMixin, Base):
     delivery_fee_cents: Mapped[int] = mapped_column(Integer, default=0)
     ready_not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
     pickup_code: Mapped[str] = mapped_column(String(8))
+    # Commission frozen at payment (rates are configuration and may change later):
+    # refunds reverse exactly what was booked.
+    commission_rate_bp: Mapped[int | None] = mapped_column(Integer)
+    commission_vat_bp: Mapped[int | None] = mapped_column(Integer)
+    commission_ht_cents: Mapped[int | None] = mapped_column(Integer)
+    commission_vat_cents: Mapped[int | None] = mapped_column(Integer)
 
     order: Mapped[Order] = relationship(back_populates="sub_orders")
     shop: Mapped[Shop] = relationship()
@@ -227,3 +234,14 @@ class Refund(TimestampMixin, Base):
     amount_cents: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(300), default="")
     status: Mapped[str] = mapped_column(String(20), default="pending")
+    # Sent to Stripe; stable across a rolled-back attempt (sub-order reference and
+    # rank), so a retry never refunds twice.
+    idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    # What the amount refunds: {"<order line id>": cents, "delivery": cents}.
+    allocation: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    # The platform commission reversed by this refund (HT and its VAT).
+    commission_ht_cents: Mapped[int] = mapped_column(Integer, default=0)
+    commission_vat_cents: Mapped[int] = mapped_column(Integer, default=0)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    actor_kind: Mapped[str] = mapped_column(String(20), default="system")
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,9 +1,45 @@
-"""Thin Celery tasks of the shop domain, and their schedule."""
+"""Thin Celery tasks of the shop domain, and their schedule.
+
+Each task opens its own transaction (the task owns it: one commit), calls one
+operation and returns what it did. Add a task as a function below and its schedule
+entry in `BEAT_SCHEDULE`.
+"""
 
 from __future__ import annotations
 
+from celery.schedules import crontab
 from flask import Flask
+
+from marketplace.extensions import celery_app, db
+from marketplace.models import utcnow
+
+from .operations.orders import cancel_uncollected
+
+# --- orders: click-and-collect not collected in time ----------------------------------
+
+
+@celery_app.task(name="shop.cancel_uncollected_orders")
+def cancel_uncollected_orders() -> int:
+    """Cancel and refund the click-and-collect orders left uncollected (idempotent)."""
+    try:
+        cancelled = cancel_uncollected(utcnow())
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return len(cancelled)
+
+
+# --- schedule -----------------------------------------------------------------------
+
+BEAT_SCHEDULE = {
+    "shop-cancel-uncollected-orders": {
+        "task": "shop.cancel_uncollected_orders",
+        "schedule": crontab(hour=6, minute=15),  # daily, before the shops open
+    },
+}
 
 
 def init_app(app: Flask) -> None:
     """Add the shop's periodic tasks to the beat schedule."""
+    celery_app.conf.beat_schedule = {**(celery_app.conf.beat_schedule or {}), **BEAT_SCHEDULE}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -64,10 +63,15 @@ def _on_succeeded(obj: Mapping[str, object]) -> str:
     payment.succeeded_at = utcnow()
     order = payment.order
     if order.status is not OrderStatus.PENDING_PAYMENT:
-        # A late success for an order cancelled meanwhile: the refund path of
-        # the marketplace issue picks it up; it never resurrects the order.
-        log.warning("payment succeeded for an order no longer pending")
-        return "late-payment"
+        # A late success for an order cancelled meanwhile: never resurrected. The
+        # money is booked, then every sub-order refunded in full (once: this
+        # payment is now SUCCEEDED, so another event for it stops above).
+        from .refunds import refund_late_payment
+
+        log.warning("payment succeeded for an order no longer pending: refunded")
+        _book_payment(order, payment)
+        refund_late_payment(order)
+        return "late-payment-refunded"
     mark_paid(order, payment, payment.succeeded_at)
     return "paid"
 
@@ -84,15 +88,19 @@ def mark_paid(order: Order, payment: Payment, paid_at: datetime) -> None:
 
 
 def _book_payment(order: Order, payment: Payment) -> None:
-    due: dict[int, int] = defaultdict(int)
+    """One balanced transaction: debit Stripe clearing with what was paid; per
+    sub-order credit the shop (total − commission TTC), the platform's commission
+    (HT, rounded per line, delivery fees excluded) and the VAT on it."""
+    from .refunds import payment_entries
+
+    entries = [(ledger.STRIPE_CLEARING, payment.amount_cents)]
     for sub in order.sub_orders:
-        due[sub.shop_id] += sub.total_cents
+        entries += payment_entries(sub)
     ledger.post(
         "payment",
         f"payment:{payment.intent_id}",
         f"Paiement de la commande {order.public_id}",
-        [(ledger.STRIPE_CLEARING, payment.amount_cents)]
-        + [(ledger.shop_payable(shop_id), -amount) for shop_id, amount in due.items()],
+        entries,
     )
 
 

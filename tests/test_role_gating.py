@@ -25,6 +25,13 @@ LOGIN_PATH = "/compte/connexion"
 PUBLIC = {
     "storefront.home",  # the shops of the territory
     "storefront.shop_page",  # a shop and its catalogue
+    "storefront.product_page",  # a product of a shop
+    "storefront.search",  # search across products and shops
+    "shop_api.Shops",  # the public read-only API: shops, products, search
+    "shop_api.ShopDetail",
+    "shop_api.Products",
+    "shop_api.ProductDetail",
+    "shop_api.Search",
     "storefront.basket",  # GET /panier: the anonymous basket lives in the session
     "storefront.update_basket",  # POST /panier: anonymous visitors fill a basket too
     "auth.login",

@@ -19,12 +19,14 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or (request.accept_mimetypes.best == "application/json")
 
 
-def json_error(exc: HTTPException, errors: Any = None) -> tuple[Response, int]:
+def json_error(
+    exc: HTTPException, errors: Any = None, message: str | None = None
+) -> tuple[Response, int]:
     """The flask-smorest shape: {"code", "status", "message", "errors"}."""
     code = exc.code or 500
     body: dict[str, Any] = {"code": code, "status": exc.name}
-    if exc.description:
-        body["message"] = exc.description
+    if message or exc.description:
+        body["message"] = message or exc.description
     if errors:
         body["errors"] = errors
     return jsonify(body), code
@@ -33,7 +35,7 @@ def json_error(exc: HTTPException, errors: Any = None) -> tuple[Response, int]:
 def handle_http(exc: HTTPException) -> Any:
     if wants_json():
         data = getattr(exc, "data", None) or {}
-        return json_error(exc, data.get("messages"))
+        return json_error(exc, data.get("messages"), data.get("message"))
     template = f"errors/{exc.code}.html" if exc.code in (403, 404) else "errors/error.html"
     return render_template(template, error=exc), exc.code
 

@@ -26,7 +26,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,7 +196,9 @@ def measure_get(
     def setup(index: int) -> Client:
         client = Client(port)
         for n in range(warmup):
-            client.request("GET", paths[(index * warmup + n) % len(paths)])
+            # A crash here shows in the measured requests and the crash count.
+            with suppress(http.client.HTTPException, OSError):
+                client.request("GET", paths[(index * warmup + n) % len(paths)])
         return client
 
     def step(client: Client, i: int, result: Result) -> None:
@@ -620,6 +622,7 @@ def bench_environment(
     os.environ["DATABASE_URL"] = database_url
     os.environ["STRIPE_API_BASE"] = stripe_url
     os.environ["MAIL_FOLDER"] = str(logs / "mail")
+    os.environ["PYTHONFAULTHANDLER"] = "1"  # a worker that crashes leaves its traceback
     if clients > 9:  # every client logs in from 127.0.0.1: the 10/minute limit would bite
         os.environ["RATELIMIT_ENABLED"] = "0"
     return dict(os.environ)

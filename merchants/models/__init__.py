@@ -1,5 +1,6 @@
 """Merchant domain models; each module adds its tables to the one metadata."""
 
+from .catalogue import IMAGE_SIZES, ProductImage
 from .core import (
     VAT_RATES_BP,
     Closure,
@@ -15,10 +16,12 @@ from .core import (
 )
 
 __all__ = [
+    "IMAGE_SIZES",
     "VAT_RATES_BP",
     "Closure",
     "OpeningHours",
     "Product",
+    "ProductImage",
     "ProductStatus",
     "Shop",
     "ShopStaff",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -29,6 +30,9 @@ from marketplace.models import (
     UTCDateTime,
     _enum,
 )
+
+if TYPE_CHECKING:
+    from .catalogue import ProductImage
 
 
 class ShopStatus(enum.StrEnum):
@@ -174,6 +178,11 @@ class Product(TimestampMixin, Base):
     variants: Mapped[list[Variant]] = relationship(
         back_populates="product", cascade="all, delete-orphan", order_by="Variant.id"
     )
+    images: Mapped[list[ProductImage]] = relationship(
+        back_populates="product",
+        cascade="all, delete-orphan",
+        order_by="(ProductImage.position, ProductImage.id)",
+    )
 
 
 class Variant(Base):
@@ -196,6 +205,8 @@ class Variant(Base):
     stock: Mapped[int] = mapped_column(Integer, default=0)
     weight_grams: Mapped[int | None] = mapped_column(Integer)
     ean: Mapped[str | None] = mapped_column(String(14))
+    # Made on demand: the checkout must not reserve or decrement its stock.
+    made_to_order: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     product: Mapped[Product] = relationship(back_populates="variants")
 

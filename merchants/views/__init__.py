@@ -1,6 +1,6 @@
 """Merchant back office pages (blueprint `merchants`)."""
 
-from . import home  # noqa: F401 - registers its routes
+from . import catalogue, home, media  # noqa: F401 - registers their routes
 from .common import bp
 
 __all__ = ["bp"]

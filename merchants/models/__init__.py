@@ -1,6 +1,5 @@
 """Merchant domain models; each module adds its tables to the one metadata."""
 
-from .catalogue import IMAGE_SIZES, ProductImage
 from .core import (
     VAT_RATES_BP,
     Closure,
@@ -14,14 +13,13 @@ from .core import (
     Trade,
     Variant,
 )
+from .imports import ImportFormat, ImportJob, ImportStatus  # noqa: F401 - import jobs
 
 __all__ = [
-    "IMAGE_SIZES",
     "VAT_RATES_BP",
     "Closure",
     "OpeningHours",
     "Product",
-    "ProductImage",
     "ProductStatus",
     "Shop",
     "ShopStaff",

@@ -1,6 +1,6 @@
 """Merchant back office pages (blueprint `merchants`)."""
 
-from . import catalogue, home, media  # noqa: F401 - registers their routes
+from . import home, imports  # noqa: F401 - register their routes
 from .common import bp
 
 __all__ = ["bp"]

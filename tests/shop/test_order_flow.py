@@ -144,7 +144,8 @@ def test_first_order_end_to_end(app, client, two_shops):
     assert {s.status for s in order.sub_orders} == {SubOrderStatus.PAID}
     assert all(s.ready_not_before is not None for s in order.sub_orders)
     assert ledger.balance("stripe:clearing") == order.total_cents
-    assert ledger.balance(ledger.shop_payable(two_shops["a"].id)[0]) == -3980
+    # 39,80 € of books minus the commission: 2,19 € HT + 0,44 € VAT
+    assert ledger.balance(ledger.shop_payable(two_shops["a"].id)[0]) == -3717
 
     detail = client.get(f"/commandes/{order.public_id}").text
     assert "Paiement confirmé" in detail

@@ -1,5 +1,6 @@
 """Merchant domain models; each module adds its tables to the one metadata."""
 
+from .catalogue import IMAGE_SIZES, ProductImage
 from .core import (
     VAT_RATES_BP,
     Closure,
@@ -16,10 +17,12 @@ from .core import (
 from .imports import ImportFormat, ImportJob, ImportStatus  # noqa: F401 - import jobs
 
 __all__ = [
+    "IMAGE_SIZES",
     "VAT_RATES_BP",
     "Closure",
     "OpeningHours",
     "Product",
+    "ProductImage",
     "ProductStatus",
     "Shop",
     "ShopStaff",

@@ -1,6 +1,6 @@
 """Merchant back office pages (blueprint `merchants`)."""
 
-from . import home, imports  # noqa: F401 - register their routes
+from . import catalogue, home, imports, media  # noqa: F401 - registers their routes
 from .common import bp
 
 __all__ = ["bp"]

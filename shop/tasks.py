@@ -14,6 +14,7 @@ from marketplace.extensions import celery_app, db
 from marketplace.models import utcnow
 
 from .operations.orders import cancel_uncollected
+from .operations.reservations import release_expired
 
 # --- orders: click-and-collect not collected in time ----------------------------------
 
@@ -30,12 +31,31 @@ def cancel_uncollected_orders() -> int:
     return len(cancelled)
 
 
+# --- checkout: stock reserved for payments that never completed -----------------------
+
+
+@celery_app.task(name="shop.release_expired_reservations")
+def release_expired_reservations() -> int:
+    """Give back the stock of unpaid orders whose reservation expired (idempotent)."""
+    try:
+        released = release_expired(utcnow())
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return released
+
+
 # --- schedule -----------------------------------------------------------------------
 
 BEAT_SCHEDULE = {
     "shop-cancel-uncollected-orders": {
         "task": "shop.cancel_uncollected_orders",
         "schedule": crontab(hour=6, minute=15),  # daily, before the shops open
+    },
+    "shop-release-expired-reservations": {
+        "task": "shop.release_expired_reservations",
+        "schedule": 60.0,  # every minute: a reservation lasts 15
     },
 }
 

@@ -136,3 +136,19 @@ def test_three_d_secure_payment_completes_after_authentication(app, client, two_
     assert post_webhook(client, app, stripe_event_for(intent_id)).json["outcome"] == "paid"
     db.session.expire_all()
     assert db.session.get(Order, order.id).status is OrderStatus.PAID
+
+
+def test_release_task_runs_on_schedule_and_gives_stock_back(app, client, two_shops):
+    from marketplace.extensions import celery_app
+    from shop.tasks import release_expired_reservations
+
+    schedule = celery_app.conf.beat_schedule["shop-release-expired-reservations"]
+    assert schedule["task"] == release_expired_reservations.name
+    assert schedule["schedule"] <= 60
+    _, order = _resident_with_order(client, two_shops)
+    order.expires_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    assert release_expired_reservations.delay().get() == 1
+    db.session.expire_all()
+    assert db.session.get(Variant, two_shops["cheese"].id).stock == 5
+    assert release_expired_reservations.delay().get() == 0

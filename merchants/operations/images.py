@@ -260,6 +260,19 @@ def image_url(image: ProductImage, size: int = 800, external: bool = False) -> s
     return url_for("media_file", path=image.path(size), _external=external)
 
 
+def rendition_width(image: ProductImage, size: int) -> int:
+    """Width in pixels of a rendition (small photos are never enlarged)."""
+    scale = min(1.0, size / max(image.width, image.height, 1))
+    return max(1, round(image.width * scale))
+
+
+def image_srcset(image: ProductImage) -> str:
+    """`srcset` of an <img>: every rendition with its real width."""
+    return ", ".join(
+        f"{image_url(image, size)} {rendition_width(image, size)}w" for size in sorted(IMAGE_SIZES)
+    )
+
+
 def thumbnail_url(product: Product, size: int = 400) -> str | None:
     """URL of the product's main photo at that size, or None without photos.
 

@@ -45,6 +45,11 @@ def product_image_url(image: ProductImage, size: int = 400) -> str:
     return image_ops.image_url(image, size)
 
 
+@bp.app_template_global("product_image_srcset")
+def product_image_srcset(image: ProductImage) -> str:
+    return image_ops.image_srcset(image)
+
+
 @bp.url_value_preprocessor
 def _limit_upload_size(endpoint: str | None, values: dict[str, Any] | None) -> None:
     # Runs before the CSRF check reads the body: a photo upload larger than the

@@ -297,3 +297,9 @@ def test_media_url_helpers(app, merchant):
         assert image_ops.image_url(image, 400) == f"/media/products/ab/{'ab' * 16}-400.webp"
         assert image_ops.thumbnail_url(merchant.product, 800).endswith("-800.webp")
         assert re.match(r"http://comptoir\.test/media/", image_ops.image_url(image, external=True))
+    image.width, image.height = 500, 300
+    with app.test_request_context():
+        srcset = image_ops.image_srcset(image)
+    assert srcset.split(", ")[0].endswith("-400.webp 400w")
+    assert srcset.split(", ")[1].endswith("-800.webp 500w")  # never enlarged
+    assert srcset.split(", ")[2].endswith("-1600.webp 500w")

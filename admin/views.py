@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import func, select
+from werkzeug.wrappers import Response
 
 from marketplace.extensions import db
 from marketplace.models import Role
 from marketplace.security import role_required
+from merchants.forms import RefuseShopForm, ShopInvitationForm
 from merchants.models import Shop
+from merchants.operations import onboarding
 from shop.models import Order, OrderStatus
 
 bp = Blueprint("admin", __name__, url_prefix="/collectivite", template_folder="templates")
@@ -32,3 +37,88 @@ def dashboard() -> str:
         paid_orders=paid_orders,
         sales=sales,
     )
+
+
+# Shops waiting for approval, and the collectivité's invitations -------------------
+
+
+def _shops_page(
+    refuse_form: RefuseShopForm | None = None,
+    refused_id: int | None = None,
+    invite_form: ShopInvitationForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    return (
+        render_template(
+            "admin/shops.html",
+            shops=onboarding.pending_shops(),
+            refuse_form=refuse_form or RefuseShopForm(formdata=None),
+            refused_id=refused_id,
+            invite_form=invite_form or ShopInvitationForm(formdata=None),
+            invitations=onboarding.open_shop_invitations(),
+        ),
+        status,
+    )
+
+
+@bp.get("/boutiques")
+@role_required(Role.STAFF)
+def shops() -> tuple[str, int]:
+    """Shops waiting for approval, with approve and refuse buttons; invitations."""
+    return _shops_page()
+
+
+@bp.post("/boutiques/<int:shop_id>/valider")
+@role_required(Role.STAFF)
+def approve_shop(shop_id: int) -> Response:
+    """Make a pending shop visible to residents and tell its owners."""
+    try:
+        shop = onboarding.approve_shop(shop_id, current_user._get_current_object())
+    except onboarding.NotPending:
+        db.session.rollback()
+        flash(_("Cette boutique a déjà été traitée."), "error")
+        return redirect(url_for("admin.shops"))
+    if shop is None:
+        abort(404)
+    db.session.commit()
+    flash(_("%(name)s est validée : elle est visible des habitants.", name=shop.name), "success")
+    return redirect(url_for("admin.shops"))
+
+
+@bp.post("/boutiques/<int:shop_id>/refuser")
+@role_required(Role.STAFF)
+def refuse_shop(shop_id: int) -> Response | tuple[str, int]:
+    """Refuse a pending shop; the reason is mailed to its owners."""
+    form = RefuseShopForm()
+    if not form.validate_on_submit():
+        return _shops_page(refuse_form=form, refused_id=shop_id, status=422)
+    try:
+        shop = onboarding.refuse_shop(
+            shop_id, form.reason.data or "", current_user._get_current_object()
+        )
+    except onboarding.NotPending:
+        db.session.rollback()
+        flash(_("Cette boutique a déjà été traitée."), "error")
+        return redirect(url_for("admin.shops"))
+    if shop is None:
+        abort(404)
+    db.session.commit()
+    flash(_("%(name)s est refusée ; le motif lui est envoyé.", name=shop.name), "success")
+    return redirect(url_for("admin.shops"))
+
+
+@bp.post("/boutiques/invitations")
+@role_required(Role.STAFF)
+def invite_shop() -> Response | tuple[str, int]:
+    """Invite a shop by e-mail: the link pre-fills its sign-up."""
+    form = ShopInvitationForm()
+    if not form.validate_on_submit():
+        return _shops_page(invite_form=form, status=422)
+    onboarding.create_shop_invitation(
+        email=form.email.data or "",
+        shop_name=form.shop_name.data or "",
+        invited_by=current_user._get_current_object(),
+    )
+    db.session.commit()
+    flash(_("Invitation envoyée à %(email)s.", email=form.email.data), "success")
+    return redirect(url_for("admin.shops"))

@@ -41,6 +41,8 @@ PUBLIC = {
     "auth.logout",  # harmless when already logged out (CSRF still required)
     "auth.set_language",  # the language is chosen before logging in
     "webhooks.stripe_webhook",  # authenticated by Stripe's signature
+    "merchants.signup",  # free shop sign-up: a visitor creates the account with it
+    "merchants.staff_invitation",  # GET only, by the signed token; joining needs a log-in
 }
 # Not application pages.
 SKIPPED_PREFIXES = ("api-docs.",)

@@ -1,5 +1,6 @@
 """Merchant domain models; each module adds its tables to the one metadata."""
 
+from . import onboarding  # noqa: F401 - invitations, geocode cache: their tables
 from .catalogue import IMAGE_SIZES, ProductImage
 from .core import (
     VAT_RATES_BP,

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     CheckConstraint,
     Date,
+    Float,
     ForeignKey,
     Integer,
     SmallInteger,
@@ -69,6 +70,10 @@ class Trade(Base):
 
 class Shop(TimestampMixin, Base):
     __tablename__ = "shop"
+    __table_args__ = (
+        CheckConstraint("delivery_radius_km > 0", name="delivery_radius"),
+        CheckConstraint("delivery_fee_cents >= 0", name="delivery_fee"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"), index=True)
@@ -93,6 +98,13 @@ class Shop(TimestampMixin, Base):
     fulfilment_methods: Mapped[list[str]] = mapped_column(JSON, default=list)
     preparation_minutes: Mapped[int] = mapped_column(Integer, default=120)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    refusal_reason: Mapped[str | None] = mapped_column(String(500))
+    # The shop's own deliveries (merchant_delivery): how far, for how much.
+    delivery_radius_km: Mapped[float | None] = mapped_column(Float)
+    delivery_fee_cents: Mapped[int | None] = mapped_column(Integer)
+    # Payout details (owner only): IBAN stored compact, always shown masked.
+    iban: Mapped[str | None] = mapped_column(String(34))
+    iban_holder: Mapped[str | None] = mapped_column(String(70))
 
     commune: Mapped[Commune] = relationship()
     trade: Mapped[Trade] = relationship()

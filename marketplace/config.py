@@ -81,6 +81,13 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "Comptoir <noreply@comptoir.local>"),
         "MAIL_FOLDER": env("MAIL_FOLDER", str(instance / "mail")),
         "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # Geocoding with the Base Adresse Nationale (geopy BANFrance); off in the
+        # embedded default, where the commune's reference point is used instead.
+        "GEOCODER_ENABLED": _env_bool("GEOCODER_ENABLED"),
+        "GEOCODER_DOMAIN": env("GEOCODER_DOMAIN", "api-adresse.data.gouv.fr"),
+        "GEOCODER_SCHEME": env("GEOCODER_SCHEME", "https"),
+        "GEOCODER_TIMEOUT": float(env("GEOCODER_TIMEOUT", "3")),
+        "GEOCODER_MIN_DELAY": float(env("GEOCODER_MIN_DELAY", "0.1")),
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
         "LANGUAGES": ("fr", "en"),

@@ -475,9 +475,12 @@ def update_product(
     to_delete = set(delete_variant_ids)
     variant_errors: dict[int, Errors] = {}
     items = list(variants or [])
+    seen_ids: set[int] = set()
     for index, item in enumerate(items):
-        if item.id is not None and item.id not in existing:
+        if item.id is not None and (item.id not in existing or item.id in seen_ids):
             variant_errors[index] = {"sku": _("Cette variante n'appartient pas à ce produit.")}
+        if item.id is not None:
+            seen_ids.add(item.id)
     unknown_deletes = to_delete - set(existing)
     if unknown_deletes:
         raise CatalogueError({"variants": _("Cette variante n'appartient pas à ce produit.")})

@@ -581,3 +581,22 @@ def test_create_product_checks_skus_across_the_shop(app):
     assert list(caught.value.variant_errors) == [1]
     product = ops.create_product(shop, data, [ops.validate_variant_fields(sku="S2", price="1")])
     assert product.status is ProductStatus.PUBLISHED
+
+
+def test_same_variant_twice_in_one_form_is_refused(client, merchant):
+    product = ProductFactory(shop=merchant.shop, status=ProductStatus.DRAFT)
+    variant = VariantFactory(product=product, sku="ONE", price_cents=100)
+    db.session.commit()
+    data = product_form(
+        **{
+            "variants-0-id": str(variant.id),
+            "variants-0-sku": "A",
+            "variants-1-id": str(variant.id),
+            "variants-1-sku": "B",
+            "variants-1-price": "2",
+        }
+    )
+    response = post_form(client, f"{merchant.base}/{product.id}", data)
+    assert response.status_code == 422
+    db.session.expire_all()
+    assert variant.sku == "ONE"

@@ -557,8 +557,9 @@ class _Group:
     """One product of the file: its first row's fields and where it lives."""
 
     first_row: int
-    name: str
-    fields: dict[str, Any]  # product-level values given in the file (not empty)
+    # Hashes of the product-level values its first row gave (None: left empty):
+    # later rows are compared with them without keeping the texts.
+    signature: tuple[int | None, ...]
     product_id: int | None
     slug: str
     status: ProductStatus | None
@@ -566,7 +567,12 @@ class _Group:
     errors: bool = False
 
 
-_PRODUCT_COLUMNS = ("product_name", "description", "category", "vat_rate", "status")
+_PRODUCT_KEYS = ("name", "description", "category", "vat_rate_bp", "status")
+_PRODUCT_COLUMNS = {"name": "product_name", "vat_rate_bp": "vat_rate"}
+
+
+def _signature(given: dict[str, Any]) -> tuple[int | None, ...]:
+    return tuple(hash(given[k]) if k in given else None for k in _PRODUCT_KEYS)
 
 
 def _cell(cells: Sequence[Any], index: int | None) -> str:
@@ -789,15 +795,14 @@ class _Importer:
                 slug = catalogue.products[product_id].slug
             else:
                 slug = self._new_slug(slug_ref or name)
-            group = _Group(row, name, given, product_id, slug, given.get("status"))
+            group = _Group(row, _signature(given), product_id, slug, given.get("status"))
             self.groups[key] = group
-            self._product_change(group)
+            self._product_change(group, given)
         else:
-            for column_key, value in given.items():
-                if column_key not in group.fields or group.fields[column_key] != value:
-                    column = {"name": "product_name", "vat_rate_bp": "vat_rate"}.get(
-                        column_key, column_key
-                    )
+            signature = _signature(given)
+            for index, column_key in enumerate(_PRODUCT_KEYS):
+                if signature[index] is not None and signature[index] != group.signature[index]:
+                    column = _PRODUCT_COLUMNS.get(column_key, column_key)
                     self._error(
                         row,
                         column,
@@ -833,8 +838,7 @@ class _Importer:
         self.new_slugs.add(slug)
         return slug
 
-    def _product_change(self, group: _Group) -> None:
-        fields = group.fields
+    def _product_change(self, group: _Group, fields: dict[str, Any]) -> None:
         if group.product_id is None:
             self.report.products_created += 1
             values = {

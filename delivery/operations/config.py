@@ -24,8 +24,9 @@ from dataclasses import dataclass, field, fields
 from datetime import time
 from typing import Any
 
+from babel.numbers import format_decimal as babel_format_decimal
 from flask import has_request_context
-from flask_babel import gettext
+from flask_babel import format_decimal, gettext
 
 from marketplace.models import Territory
 
@@ -39,6 +40,13 @@ def translate(msgid: str, **values: Any) -> str:
     if has_request_context():
         return str(gettext(msgid, **values))
     return msgid % values if values else msgid
+
+
+def number(value: float) -> str:
+    """A distance or weight for a message: one decimal at most, in the locale's way."""
+    if has_request_context():
+        return str(format_decimal(round(value, 1), format="#,##0.#"))
+    return str(babel_format_decimal(round(value, 1), format="#,##0.#", locale="fr_FR"))
 
 
 def _default_bands() -> tuple[tuple[int, int], ...]:

@@ -16,7 +16,7 @@ from geopy.distance import geodesic
 from marketplace.models import FulfilmentMethod, Territory
 from merchants.models import Shop
 
-from .config import DeliverySettings
+from .config import DeliverySettings, number
 from .config import translate as _
 
 Point = tuple[float, float]  # (latitude, longitude)
@@ -71,7 +71,7 @@ def delivery_fee(
             raise NotAvailable(
                 _(
                     "Colis trop lourd pour la livraison standard (%(kg)s kg au plus).",
-                    kg=f"{limit:g}",
+                    kg=number(limit),
                 )
             )
         return fee
@@ -87,8 +87,8 @@ def delivery_fee(
             raise NotAvailable(
                 _(
                     "Cette adresse est à %(d)s km de la boutique, qui livre à %(r)s km au plus.",
-                    d=f"{distance:.1f}",
-                    r=f"{shop.delivery_radius_km:g}",
+                    d=number(distance),
+                    r=number(shop.delivery_radius_km),
                 )
             )
         return shop.delivery_fee_cents or 0

@@ -29,7 +29,7 @@ from marketplace.models import FulfilmentMethod, Territory
 from merchants.models import Shop
 from merchants.operations import next_open_moment
 
-from .config import DeliverySettings
+from .config import DeliverySettings, number
 from .config import translate as _
 from .fees import NotAvailable, Point, delivery_fee, distance_km, standard_fee
 from .zones import express_zone, point_in_territory, zone_shape
@@ -188,7 +188,7 @@ def _standard(
     if weight_grams is not None and standard_fee(max(0, weight_grams), settings) is None:
         limit = settings.standard_bands[-1][0] / 1000
         return Availability.no(
-            _("Colis trop lourd pour la livraison standard (%(kg)s kg au plus).", kg=f"{limit:g}")
+            _("Colis trop lourd pour la livraison standard (%(kg)s kg au plus).", kg=number(limit))
         )
     paid = _utc(paid_at)
     return Availability(
@@ -208,8 +208,8 @@ def _merchant(shop: Shop, paid_at: datetime, point: Point | None) -> Availabilit
         return Availability.no(
             _(
                 "Cette adresse est à %(d)s km de la boutique, qui livre à %(r)s km au plus.",
-                d=f"{distance:.1f}",
-                r=f"{shop.delivery_radius_km:g}",
+                d=number(distance),
+                r=number(shop.delivery_radius_km),
             )
         )
     ready = ready_for_handover(shop, paid_at)

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shapely import make_valid
+from shapely import force_2d, make_valid
 from shapely.errors import ShapelyError
 from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
@@ -230,7 +230,7 @@ def parse_zone_geojson(text: str | bytes, territory: Territory) -> ParsedZone:
     if geometry.is_empty:
         raise ZoneError(_("Le polygone est vide."))
     if geometry.has_z:
-        geometry = shape({"type": raw["type"], "coordinates": mapping(geometry)["coordinates"]})
+        geometry = force_2d(geometry)  # altitudes (GPS exports) are dropped
     vertices = _count_vertices(geometry)
     if vertices > MAX_VERTICES:
         raise ZoneError(
@@ -249,7 +249,7 @@ def parse_zone_geojson(text: str | bytes, territory: Territory) -> ParsedZone:
         raise ZoneError(_("Le polygone est vide."))
     _check_near_territory(geometry, territory)
     return ParsedZone(
-        geometry={"type": geometry.geom_type, "coordinates": mapping(geometry)["coordinates"]},
+        geometry=json.loads(json.dumps(mapping(geometry))),  # tuples → lists
         area_km2=round(_area_km2(geometry), 2),
         vertices=vertices,
     )

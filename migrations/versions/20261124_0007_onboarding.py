@@ -76,6 +76,7 @@ def upgrade():
         batch_op.create_check_constraint(op.f('ck_shop_delivery_fee'), 'delivery_fee_cents >= 0')
 
     # ### end Alembic commands ###
+    _restore_sqlite_shop_search()
 
 
 def downgrade():
@@ -88,6 +89,7 @@ def downgrade():
         batch_op.drop_column('delivery_fee_cents')
         batch_op.drop_column('delivery_radius_km')
         batch_op.drop_column('refusal_reason')
+    _restore_sqlite_shop_search()
 
     with op.batch_alter_table('staff_invitation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_staff_invitation_shop_id'))
@@ -99,3 +101,22 @@ def downgrade():
     op.drop_table('shop_invitation')
     op.drop_table('geocode_cache')
     # ### end Alembic commands ###
+
+
+def _restore_sqlite_shop_search():
+    """SQLite's batch mode rebuilt the shop table, dropping the triggers that keep
+    the shop search index (migration 0003_search) in sync: make them again."""
+    if op.get_bind().dialect.name != "sqlite":
+        return
+    fts, cols = "search_shop_fts", ("name", "tagline", "story", "advice")
+    names = ", ".join(cols)
+    new = ", ".join(f"new.{c}" for c in cols)
+    old = ", ".join(f"old.{c}" for c in cols)
+    insert = f"INSERT INTO {fts}(rowid, {names}) VALUES (new.id, {new});"
+    delete = f"INSERT INTO {fts}({fts}, rowid, {names}) VALUES ('delete', old.id, {old});"
+    for suffix in ("ai", "ad", "au"):
+        op.execute(f"DROP TRIGGER IF EXISTS {fts}_{suffix}")
+    op.execute(f"CREATE TRIGGER {fts}_ai AFTER INSERT ON shop BEGIN {insert} END")
+    op.execute(f"CREATE TRIGGER {fts}_ad AFTER DELETE ON shop BEGIN {delete} END")
+    op.execute(f"CREATE TRIGGER {fts}_au AFTER UPDATE ON shop BEGIN {delete} {insert} END")
+    op.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")

@@ -81,6 +81,8 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "Comptoir <noreply@comptoir.local>"),
         "MAIL_FOLDER": env("MAIL_FOLDER", str(instance / "mail")),
         "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # Product photos (re-encoded copies; never the uploaded originals).
+        "MEDIA_FOLDER": env("MEDIA_FOLDER", str(instance / "media")),
         # Geocoding with the Base Adresse Nationale (geopy BANFrance); off in the
         # embedded default, where the commune's reference point is used instead.
         "GEOCODER_ENABLED": _env_bool("GEOCODER_ENABLED"),

@@ -27,6 +27,7 @@ PUBLIC = {
     "storefront.shop_page",  # a shop and its catalogue
     "storefront.product_page",  # a product of a shop
     "storefront.search",  # search across products and shops
+    "media_file",  # product photos: re-encoded copies under random names
     "shop_api.Shops",  # the public read-only API: shops, products, search
     "shop_api.ShopDetail",
     "shop_api.Products",

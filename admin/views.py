@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from datetime import date, datetime
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from marketplace.extensions import db
-from marketplace.models import Role
+from marketplace.extensions import after_commit, db
+from marketplace.models import Role, utcnow
 from marketplace.security import role_required
 from merchants.forms import RefuseShopForm, ShopInvitationForm
 from merchants.models import Shop
 from merchants.operations import onboarding
 from shop.models import Order, OrderStatus
+
+from .settlement import operations as settlement_ops
+from .settlement.models import Settlement
 
 bp = Blueprint("admin", __name__, url_prefix="/collectivite", template_folder="templates")
 
@@ -122,3 +127,86 @@ def invite_shop() -> Response | tuple[str, int]:
     db.session.commit()
     flash(_("Invitation envoyée à %(email)s.", email=form.email.data), "success")
     return redirect(url_for("admin.shops"))
+
+
+# Settlement runs: totals, failures and retry; commission revenue by month ----------
+
+
+def _week_start(text: str) -> datetime:
+    """The UTC start of the Europe/Paris week holding the date `text` (YYYY-MM-DD)."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        abort(404)
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=settlement_ops.PARIS)
+    return settlement_ops.week_of(noon)[0]
+
+
+@bp.get("/reversements")
+@role_required(Role.STAFF)
+def settlements() -> str:
+    """Every settlement run with its totals and failures; commission by month."""
+    last_week = settlement_ops.previous_week()[0].astimezone(settlement_ops.PARIS).date()
+    return render_template(
+        "admin/settlements.html",
+        runs=settlement_ops.runs(),
+        months=settlement_ops.commission_by_month(),
+        default_week=last_week.isoformat(),
+        paris=settlement_ops.PARIS,
+    )
+
+
+@bp.get("/reversements/<week>")
+@role_required(Role.STAFF)
+def settlement_run(week: str) -> str:
+    """One run: each shop's settlement, failures first, with a retry button."""
+    start = _week_start(week)
+    rows = settlement_ops.run_settlements(start)
+    if not rows:
+        abort(404)
+    return render_template(
+        "admin/settlement_run.html",
+        rows=rows,
+        period_start=start,
+        period_end=rows[0][0].period_end,
+        week=week,
+        paris=settlement_ops.PARIS,
+        can_retry=settlement_ops.can_retry,
+    )
+
+
+@bp.post("/reversements/lancer")
+@role_required(Role.STAFF)
+def start_settlement_run() -> Response:
+    """Run (or resume) the settlement of one week, on demand."""
+    from .tasks import run_settlements
+
+    week = request.form.get("week", "")
+    start = _week_start(week)
+    if start >= settlement_ops.week_of(utcnow())[0]:
+        flash(_("Seules les semaines terminées peuvent être réglées."), "error")
+        return redirect(url_for("admin.settlements"))
+    iso = start.isoformat()
+    after_commit(lambda: run_settlements.delay(iso))
+    db.session.commit()
+    flash(_("Le règlement de la semaine du %(week)s est lancé.", week=week), "success")
+    return redirect(url_for("admin.settlements"))
+
+
+@bp.post("/reversements/reglement/<int:settlement_id>/relancer")
+@role_required(Role.STAFF)
+def retry_settlement(settlement_id: int) -> Response:
+    """Try a failed (or stuck) settlement again; never pays twice."""
+    from .tasks import settle
+
+    found = db.session.get(Settlement, settlement_id)
+    if found is None:
+        abort(404)
+    week = found.period_start.astimezone(settlement_ops.PARIS).date().isoformat()
+    if not settlement_ops.can_retry(found):
+        flash(_("Ce reversement est déjà payé."), "error")
+        return redirect(url_for("admin.settlement_run", week=week))
+    after_commit(lambda: settle.delay(settlement_id))
+    db.session.commit()
+    flash(_("Nouvelle tentative lancée."), "success")
+    return redirect(url_for("admin.settlement_run", week=week))

@@ -1,0 +1,125 @@
+"""Settlement rows: one per shop and period, the items it claimed, payout accounts.
+
+Money in integer cents. A settlement *claims* the sales (sub-orders fulfilled before
+its period's end) and the refunds (succeeded before its end, on a claimed sale) that
+no settlement claimed before: unique indexes make each item belong to one settlement
+only, so a sale is paid once and a refund made after its sale was settled is carried
+into the shop's next settlement, never lost.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.extensions import Base
+from marketplace.models import TimestampMixin, UTCDateTime, _enum
+
+
+class SettlementStatus(enum.StrEnum):
+    PENDING = "pending"  # created by a run, nothing computed yet
+    COMPUTED = "computed"  # items claimed, amounts frozen
+    PAYING = "paying"  # payout sent (or about to be): resumed with the same key
+    PAID = "paid"  # payout done (or nothing to pay) and booked in the ledger
+    FAILED = "failed"  # the payout was refused; retried automatically or by staff
+
+
+class PayoutMethod(enum.StrEnum):
+    STRIPE = "stripe"  # Stripe Connect transfer to the shop's connected account
+    SEPA = "sepa"  # to be paid by SEPA credit transfer by the collectivité's treasury
+    NONE = "none"  # nothing to pay (zero, or a debit carried forward)
+
+
+class Settlement(TimestampMixin, Base):
+    __tablename__ = "settlement"
+    __table_args__ = (UniqueConstraint("shop_id", "period_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), index=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[SettlementStatus] = mapped_column(
+        _enum(SettlementStatus, "settlement_status"), default=SettlementStatus.PENDING, index=True
+    )
+    # Frozen at compute time.
+    sales_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    sales_count: Mapped[int] = mapped_column(Integer, default=0)
+    refunds_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Net commission (on sales, minus what refunds reversed), HT and its VAT.
+    commission_ht_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    commission_vat_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    # A negative balance of an earlier settlement taken into this one (≤ 0).
+    carry_in_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("settlement.id"), unique=True)
+    payout_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    carry_out_cents: Mapped[int] = mapped_column(BigInteger, default=0)  # ≤ 0
+    payout_method: Mapped[PayoutMethod | None] = mapped_column(_enum(PayoutMethod, "payout_method"))
+    destination: Mapped[str | None] = mapped_column(String(255))
+    transfer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def commission_ttc_cents(self) -> int:
+        return self.commission_ht_cents + self.commission_vat_cents
+
+    @property
+    def transfer_group(self) -> str:
+        return f"settlement-{self.id}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Same key while an attempt's outcome is unknown (a crash resumes it)."""
+        return f"settlement-{self.id}-payout-{self.attempts}"
+
+
+class SettlementItem(Base):
+    """A sale or a refund claimed by one settlement (the statement's lines)."""
+
+    __tablename__ = "settlement_item"
+    __table_args__ = (
+        Index(
+            "uq_settlement_item_sale",
+            "sub_order_id",
+            unique=True,
+            postgresql_where=text("kind = 'sale'"),
+            sqlite_where=text("kind = 'sale'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(
+        ForeignKey("settlement.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(10))  # "sale" or "refund"
+    sub_order_id: Mapped[int] = mapped_column(ForeignKey("sub_order.id"))
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refund.id"), unique=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    commission_ht_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    commission_vat_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PayoutAccount(TimestampMixin, Base):
+    """A shop's Stripe Connect account (kept here until the shop model has one)."""
+
+    __tablename__ = "payout_account"
+
+    shop_id: Mapped[int] = mapped_column(
+        ForeignKey("shop.id", ondelete="CASCADE"), primary_key=True
+    )
+    stripe_account_id: Mapped[str] = mapped_column(String(255), unique=True)

@@ -1,0 +1,101 @@
+"""Thin Celery tasks of the collectivité's domain: settlement runs, and their schedule.
+
+`admin.run_settlements` creates the period's settlements (once per shop, whatever
+the number of runs firing) and enqueues `admin.settle` per settlement, after commit,
+with the id only. `admin.settle` is `acks_late` (a worker killed mid-task leaves the
+message to be delivered again) and idempotent: each step locks the settlement row and
+does nothing when done. Payout errors are retried with exponential backoff, every
+countdown far below the Redis visibility timeout (6 h, marketplace/config.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery import Task
+from celery.schedules import crontab
+from flask import Flask, current_app
+
+from marketplace.extensions import after_commit, celery_app, db
+
+from .settlement import operations
+from .settlement.payouts import PayoutError
+
+SETTLE_MAX_RETRIES = 6
+SETTLE_BACKOFF_MAX = 900  # seconds: well under the 6 h visibility timeout
+
+
+@celery_app.task(name="admin.run_settlements", acks_late=True)
+def run_settlements(period_start: str | None = None) -> int:
+    """Settle every shop for the week starting at `period_start` (ISO, UTC), by
+    default the previous Monday-to-Monday week (Europe/Paris)."""
+    if period_start:
+        start, end = operations.week_of(datetime.fromisoformat(period_start))
+    else:
+        start, end = operations.previous_week()
+    try:
+        ids = operations.start_run(start, end)
+        after_commit(lambda: _enqueue(ids))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return len(ids)
+
+
+@celery_app.task(
+    name="admin.settle",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=SETTLE_MAX_RETRIES,
+)
+def settle(self: Task, settlement_id: int) -> str | None:
+    """Compute and pay one settlement (idempotent; resumes where it stopped)."""
+    try:
+        done = operations.settle(settlement_id)
+    except PayoutError as exc:
+        db.session.rollback()
+        countdown = min(SETTLE_BACKOFF_MAX, 30 * 2**self.request.retries)
+        if self.app.conf.task_always_eager or current_app.config.get("SETTLEMENT_TEST_RETRY_NOW"):
+            countdown = 0
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    except Exception:
+        db.session.rollback()
+        raise
+    return done.status.value if done else None
+
+
+def _enqueue(ids: list[int]) -> None:
+    for settlement_id in ids:
+        settle.delay(settlement_id)
+
+
+BEAT_SCHEDULE = {
+    "admin-run-settlements": {
+        "task": "admin.run_settlements",
+        # Weekly, Monday 03:00 Europe/Paris (the beat's timezone): last week's sales.
+        "schedule": crontab(day_of_week="mon", hour=3, minute=0),
+    },
+}
+
+
+def init_app(app: Flask) -> None:
+    """Add the settlement schedule to beat; test-only switches from the environment."""
+    import os
+
+    celery_app.conf.beat_schedule = {**(celery_app.conf.beat_schedule or {}), **BEAT_SCHEDULE}
+    if app.config.get("ENV_NAME") == "test" or app.testing:
+        # A real worker in the fault tests is configured by its environment only.
+        pause = os.environ.get("COMPTOIR_TEST_SETTLEMENT_PAUSE")
+        if pause:
+            app.config.setdefault("SETTLEMENT_TEST_PAUSE_SECONDS", float(pause))
+        recorder = os.environ.get("COMPTOIR_TEST_PAYOUTS_FILE")
+        if recorder:
+            app.config.setdefault("SETTLEMENT_TEST_PAYOUTS_FILE", recorder)
+            app.config.setdefault(
+                "SETTLEMENT_TEST_PAYOUTS_FAIL_FIRST",
+                int(os.environ.get("COMPTOIR_TEST_PAYOUTS_FAIL_FIRST", "0")),
+            )
+        if os.environ.get("COMPTOIR_TEST_SETTLEMENT_RETRY_NOW"):
+            app.config.setdefault("SETTLEMENT_TEST_RETRY_NOW", True)

@@ -1,0 +1,435 @@
+"""Settlement: fulfilled sales − refunds − commission TTC, per shop and week, paid
+exactly once; refunds after a settlement carried into the next; the staff page.
+
+Orders are built as rows and booked with the shop's own payment entries
+(`_book_payment`), refunds go through the shop's real `refund()` with the Stripe call
+replaced by a stub (these tests are about settlement, not Stripe refunds).
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from admin import tasks
+from admin.settlement import operations as ops
+from admin.settlement.models import (
+    PayoutAccount,
+    PayoutMethod,
+    Settlement,
+    SettlementItem,
+    SettlementStatus,
+)
+from admin.settlement.payouts import RecordingPayouts, Transfer
+from marketplace import ledger
+from marketplace.extensions import db
+from marketplace.models import FulfilmentMethod, LedgerEntry, LedgerTransaction, Role
+from shop.models import (
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    Refund,
+    SubOrder,
+    SubOrderEvent,
+    SubOrderStatus,
+)
+from shop.operations import refunds as refund_ops
+from shop.operations.payments import _book_payment
+from tests.factories import DEFAULT_PASSWORD, ShopFactory, UserFactory
+from tests.helpers import csrf_token, login
+
+S = SettlementStatus
+_ref = itertools.count(1)
+
+# Monday 2026-10-19 00:00 Paris (CEST) → Monday 2026-10-26 00:00 Paris (CET).
+WEEK = ops.week_of(datetime(2026, 10, 21, 12, tzinfo=UTC))
+NEXT = ops.week_of(WEEK[1] + timedelta(hours=1))
+IN_WEEK = WEEK[0] + timedelta(days=2)
+IN_NEXT = NEXT[0] + timedelta(days=2)
+
+
+# --- building paid, fulfilled and refunded sub-orders -------------------------------
+
+
+class StubRefunds:
+    """Stands in for the Stripe refund call of shop.operations.refunds."""
+
+    def refund(self, intent_id: str, amount_cents: int, key: str) -> str:
+        return f"re_stub_{key}"
+
+
+@pytest.fixture(autouse=True)
+def stub_stripe_refunds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(refund_ops, "gateway", lambda: StubRefunds())
+
+
+def paid_sub(
+    shop: Any, lines: list[tuple[int, int]], delivery_fee: int = 0, resident: Any = None
+) -> SubOrder:
+    """One paid order with one sub-order for `shop`, booked in the ledger."""
+    resident = resident or UserFactory(roles=[Role.RESIDENT])
+    items = sum(price * qty for price, qty in lines)
+    order = Order(
+        checkout_key=uuid.uuid4(),
+        user_id=resident.id,
+        territory_id=shop.territory_id,
+        status=OrderStatus.PAID,
+        contact_name="Camille Martin",
+        contact_email="camille@example.org",
+        contact_phone="0600000000",
+        total_cents=items + delivery_fee,
+    )
+    n = next(_ref)
+    sub = SubOrder(
+        shop_id=shop.id,
+        reference=f"T{uuid.uuid4().hex[:10]}",
+        status=SubOrderStatus.PAID,
+        fulfilment_method=FulfilmentMethod.CLICK_AND_COLLECT,
+        items_cents=items,
+        delivery_fee_cents=delivery_fee,
+        pickup_code="123456",
+    )
+    for i, (price, qty) in enumerate(lines):
+        sub.lines.append(
+            OrderLine(
+                product_name=f"Produit {n}-{i}",
+                sku=f"SKU-{n}-{i}",
+                unit_price_cents=price,
+                vat_rate_bp=2000,
+                quantity=qty,
+            )
+        )
+    order.sub_orders.append(sub)
+    payment = Payment(
+        intent_id=f"pi_test_{uuid.uuid4().hex}",
+        client_secret="secret",
+        amount_cents=items + delivery_fee,
+        status=PaymentStatus.SUCCEEDED,
+    )
+    order.payments.append(payment)
+    db.session.add(order)
+    db.session.flush()
+    _book_payment(order, payment)
+    return sub
+
+
+def collect(sub: SubOrder, at: datetime) -> None:
+    """The sub-order handed over at `at`."""
+    old = sub.status
+    sub.status = SubOrderStatus.COLLECTED
+    db.session.add(
+        SubOrderEvent(
+            sub_order_id=sub.id,
+            from_status=old,
+            to_status=SubOrderStatus.COLLECTED,
+            actor_kind="system",
+            at=at,
+        )
+    )
+    db.session.flush()
+
+
+def refund(sub: SubOrder, amount: int, at: datetime) -> Refund:
+    row = refund_ops.refund(sub, None, "system", amount_cents=amount, reason="test")
+    row.processed_at = at
+    db.session.flush()
+    return row
+
+
+def entries_sum() -> int:
+    return int(db.session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0))))
+
+
+def payable(shop: Any) -> int:
+    return ledger.balance(ledger.shop_payable(shop.id)[0])
+
+
+def settle_week(week: tuple[datetime, datetime]) -> dict[int, Settlement]:
+    """Run the week (eagerly, as the task does) and return the settlements by shop."""
+    ids = ops.start_run(*week)
+    db.session.commit()
+    for settlement_id in ids:
+        ops.settle(settlement_id)
+    return {
+        s.shop_id: s
+        for s in db.session.scalars(
+            select(Settlement)
+            .where(Settlement.period_start == week[0])
+            .execution_options(populate_existing=True)
+        )
+    }
+
+
+def net(sub: SubOrder) -> int:
+    return sub.total_cents - (sub.commission_ht_cents or 0) - (sub.commission_vat_cents or 0)
+
+
+# --- periods ----------------------------------------------------------------------------
+
+
+def test_weeks_are_paris_mondays_stored_in_utc_across_dst():
+    assert (
+        datetime(2026, 10, 18, 22, tzinfo=UTC),  # 00:00 CEST
+        datetime(2026, 10, 25, 23, tzinfo=UTC),  # 00:00 CET: a 169-hour week
+    ) == WEEK
+    assert ops.week_of(WEEK[0]) == WEEK
+    assert ops.week_of(WEEK[1] - timedelta(microseconds=1)) == WEEK
+    assert ops.previous_week(IN_NEXT) == WEEK
+
+
+# --- amounts ------------------------------------------------------------------------------
+
+
+def test_week_settles_fulfilled_sales_minus_refunds_and_commission(app):
+    shop, other = ShopFactory(), ShopFactory()
+    # 2 × 19,90 → commission 2,19 HT (rounded per line) + 0,44 VAT.
+    a = paid_sub(shop, [(1990, 2)])
+    # 6,50 + a 4,00 delivery fee (outside the commission base) → 0,36 + 0,07.
+    b = paid_sub(shop, [(650, 1)], delivery_fee=400)
+    later = paid_sub(shop, [(1000, 1)])  # collected next week
+    unfulfilled = paid_sub(shop, [(2500, 1)])  # paid, never collected
+    o = paid_sub(other, [(1234, 3)])
+    collect(a, IN_WEEK)
+    collect(b, WEEK[1] - timedelta(seconds=1))
+    collect(later, WEEK[1])  # the first instant of the next week
+    collect(o, IN_WEEK)
+    refund(a, 500, IN_WEEK + timedelta(hours=1))  # before the end: this week
+    db.session.commit()
+    assert (a.commission_ht_cents, a.commission_vat_cents) == (219, 44)
+    assert (b.commission_ht_cents, b.commission_vat_cents) == (36, 7)
+    r = db.session.scalars(select(Refund).where(Refund.sub_order_id == a.id)).one()
+
+    found = settle_week(WEEK)
+    s = found[shop.id]
+    assert s.status is S.PAID and s.payout_method is PayoutMethod.SEPA
+    assert (s.sales_cents, s.sales_count) == (3980 + 1050, 2)
+    assert (s.refunds_cents, s.refunds_count) == (500, 1)
+    assert s.commission_ht_cents == 219 + 36 - r.commission_ht_cents
+    assert s.commission_vat_cents == 44 + 7 - r.commission_vat_cents
+    refund_net = 500 - r.commission_ht_cents - r.commission_vat_cents
+    assert s.payout_cents == net(a) + net(b) - refund_net
+    assert s.payout_cents == (
+        s.sales_cents - s.refunds_cents - s.commission_ht_cents - s.commission_vat_cents
+    )
+    # The shop is still owed the sub-orders not fulfilled by the end of the week.
+    assert payable(shop) == -(net(later) + net(unfulfilled))
+    assert ledger.balance(ops.SEPA_PENDING[0]) == -(s.payout_cents + found[other.id].payout_cents)
+    assert found[other.id].payout_cents == net(o)
+    assert entries_sum() == 0
+    # The next week picks up the sub-order collected at its first instant.
+    nxt = settle_week(NEXT)[shop.id]
+    assert (nxt.sales_count, nxt.payout_cents) == (1, net(later))
+    assert unfulfilled.id not in set(db.session.scalars(select(SettlementItem.sub_order_id)))
+
+
+def test_refund_after_settlement_is_carried_into_the_next_and_debits_carry_forward(app):
+    shop = ShopFactory()
+    a = paid_sub(shop, [(5000, 1)])
+    collect(a, IN_WEEK)
+    db.session.commit()
+    first = settle_week(WEEK)[shop.id]
+    assert first.payout_cents == net(a)
+    assert payable(shop) == 0
+
+    # Refunded in full the next week, with nothing else sold: a debit carried.
+    r = refund(a, 5000, IN_NEXT)
+    db.session.commit()
+    second = settle_week(NEXT)[shop.id]
+    debit = 5000 - r.commission_ht_cents - r.commission_vat_cents
+    assert (second.refunds_cents, second.payout_cents) == (5000, 0)
+    assert second.carry_out_cents == -debit
+    assert second.payout_method is PayoutMethod.NONE and second.status is S.PAID
+    assert payable(shop) == debit  # the shop owes it: the ledger says so too
+
+    # The week after: a new sale pays the debit back first.
+    third_week = ops.week_of(NEXT[1] + timedelta(days=1))
+    b = paid_sub(shop, [(8000, 1)])
+    collect(b, third_week[0] + timedelta(days=1))
+    db.session.commit()
+    third = settle_week(third_week)[shop.id]
+    assert third.carried_from_id == second.id and third.carry_in_cents == -debit
+    assert third.payout_cents == net(b) - debit
+    assert payable(shop) == 0
+    assert entries_sum() == 0
+
+
+def test_refund_before_collection_counts_with_the_sale(app):
+    shop = ShopFactory()
+    a = paid_sub(shop, [(3000, 1), (1000, 2)])
+    r = refund(a, 1000, WEEK[0] - timedelta(days=3))  # refunded, then collected
+    collect(a, IN_WEEK)
+    db.session.commit()
+    # The week before: nothing fulfilled, so the refund waits for its sale.
+    before = ops.week_of(WEEK[0] - timedelta(days=1))
+    empty = settle_week(before)[shop.id]
+    assert (empty.sales_count, empty.refunds_count, empty.payout_cents) == (0, 0, 0)
+    assert empty.payout_method is PayoutMethod.NONE
+    s = settle_week(WEEK)[shop.id]
+    assert (s.sales_cents, s.refunds_cents) == (5000, 1000)
+    assert s.payout_cents == net(a) - (1000 - r.commission_ht_cents - r.commission_vat_cents)
+    assert payable(shop) == 0 and entries_sum() == 0
+
+
+# --- exactly once -------------------------------------------------------------------------
+
+
+def test_runs_and_tasks_repeated_pay_once(app):
+    shop = ShopFactory()
+    collect(paid_sub(shop, [(1500, 1)]), IN_WEEK)
+    db.session.commit()
+    ids = ops.start_run(*WEEK)
+    assert ops.start_run(*WEEK) == ids  # one settlement per shop and week
+    db.session.commit()
+    for _ in range(3):
+        tasks.settle.delay(ids[0])
+        tasks.run_settlements.delay(WEEK[0].isoformat())
+    assert db.session.scalar(select(func.count()).select_from(Settlement)) == 1
+    payouts = db.session.scalars(
+        select(LedgerTransaction).where(LedgerTransaction.kind == "payout")
+    ).all()
+    assert [t.reference for t in payouts] == [f"payout:settlement:{ids[0]}"]
+    assert payable(shop) == 0 and entries_sum() == 0
+    assert ops.start_run(*WEEK) == []  # nothing left to pay
+
+
+def test_create_settlement_twice_returns_the_same_row(app):
+    shop = ShopFactory()
+    first = ops.create_settlement(shop.id, *WEEK)
+    assert ops.create_settlement(shop.id, *WEEK).id == first.id
+
+
+@pytest.fixture
+def follow_retries():
+    """Eager tasks follow their retries as a worker would (errors kept in results)."""
+    from marketplace.extensions import celery_app
+
+    saved = celery_app.conf.task_eager_propagates
+    celery_app.conf.task_eager_propagates = False
+    yield
+    celery_app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def recorder(app, tmp_path: Path, follow_retries):
+    fake = RecordingPayouts(tmp_path / "transfers.jsonl", fail_first=2)
+    app.extensions["settlement_payouts"] = fake
+    yield fake
+    app.extensions.pop("settlement_payouts", None)
+
+
+def test_connected_shop_is_paid_by_one_transfer_after_failures(app, recorder):
+    shop = ShopFactory()
+    db.session.add(PayoutAccount(shop_id=shop.id, stripe_account_id="acct_1TestShop"))
+    sub = paid_sub(shop, [(4200, 1)])
+    collect(sub, IN_WEEK)
+    db.session.commit()
+    [sid] = ops.start_run(*WEEK)
+    db.session.commit()
+    # The fake refuses the first two attempts; the task retries (eagerly, at once:
+    # apply() without propagation follows the retries as a worker would).
+    assert tasks.settle.delay(sid).get() == "paid"
+    db.session.expire_all()
+    s = db.session.get(Settlement, sid)
+    assert s is not None and s.status is S.PAID and s.attempts == 3
+    rows = recorder._lines()
+    assert [r["ok"] for r in rows] == [False, False, True]
+    assert len({r["key"] for r in rows}) == 3  # a new key per failed attempt
+    assert rows[-1]["group"] == f"settlement-{sid}" and rows[-1]["amount"] == net(sub)
+    assert s.transfer_id == rows[-1]["id"] and s.destination == "acct_1TestShop"
+    assert ledger.balance("stripe:clearing") == sub.total_cents - net(sub)
+    assert payable(shop) == 0 and entries_sum() == 0
+
+
+def test_crash_after_the_transfer_adopts_it_instead_of_paying_again(app, tmp_path):
+    shop = ShopFactory()
+    db.session.add(PayoutAccount(shop_id=shop.id, stripe_account_id="acct_1Crash"))
+    collect(paid_sub(shop, [(999, 1)]), IN_WEEK)
+    db.session.commit()
+    [sid] = ops.start_run(*WEEK)
+    db.session.commit()
+    ops.compute(sid)
+    s = db.session.get(Settlement, sid)
+    assert s is not None
+    # The worker died after Stripe made the transfer but before the commit.
+    s.status, s.attempts = S.PAYING, 1
+    db.session.commit()
+    fake = RecordingPayouts(tmp_path / "t.jsonl")
+    fake.transfer(s.payout_cents, "acct_1Crash", s.transfer_group, s.idempotency_key, {})
+    app.extensions["settlement_payouts"] = fake
+    try:
+        ops.settle(sid)
+    finally:
+        app.extensions.pop("settlement_payouts")
+    assert len(fake._lines()) == 1
+    db.session.expire_all()
+    assert db.session.get(Settlement, sid).status is S.PAID  # type: ignore[union-attr]
+    assert payable(shop) == 0 and entries_sum() == 0
+
+
+def test_payout_error_leaves_a_failed_settlement_that_staff_can_retry(
+    app, client, tmp_path, follow_retries
+):
+    shop = ShopFactory(name="Librairie du Marché")
+    db.session.add(PayoutAccount(shop_id=shop.id, stripe_account_id="acct_1Fail"))
+    collect(paid_sub(shop, [(2000, 1)]), IN_WEEK)
+    staff = UserFactory(roles=[Role.STAFF])
+    db.session.commit()
+    app.extensions["settlement_payouts"] = RecordingPayouts(tmp_path / "t.jsonl", 99)
+    tasks.run_settlements.delay(WEEK[0].isoformat())
+    s = db.session.scalars(select(Settlement)).one()
+    db.session.refresh(s)
+    assert s.status is S.FAILED and s.last_error and s.attempts == tasks.SETTLE_MAX_RETRIES + 1
+    assert payable(shop) < 0  # still owed
+
+    login(client, staff.email, DEFAULT_PASSWORD)
+    page = client.get("/collectivite/reversements")
+    assert page.status_code == 200 and "2026-10-19" in page.text
+    run = client.get("/collectivite/reversements/2026-10-19")
+    assert "Librairie du Marché" in run.text and "Relancer" in run.text
+    app.extensions["settlement_payouts"] = RecordingPayouts(tmp_path / "ok.jsonl")
+    try:
+        response = client.post(
+            f"/collectivite/reversements/reglement/{s.id}/relancer",
+            data={"csrf_token": csrf_token(client, "/collectivite/reversements/2026-10-19")},
+        )
+    finally:
+        app.extensions.pop("settlement_payouts")
+    assert response.status_code == 302
+    db.session.refresh(s)
+    assert s.status is S.PAID and payable(shop) == 0 and entries_sum() == 0
+    page = client.get("/collectivite/reversements").text
+    assert "2026-10" in page  # the commission by month
+
+
+def test_settlement_pages_are_for_staff_only(app, client):
+    resident = UserFactory(roles=[Role.RESIDENT])
+    db.session.commit()
+    login(client, resident.email, DEFAULT_PASSWORD)
+    assert client.get("/collectivite/reversements").status_code == 403
+
+
+def test_staff_starts_a_run_for_a_finished_week_only(app, client):
+    shop = ShopFactory()
+    collect(paid_sub(shop, [(1200, 1)]), IN_WEEK)
+    staff = UserFactory(roles=[Role.STAFF])
+    db.session.commit()
+    login(client, staff.email, DEFAULT_PASSWORD)
+    token = csrf_token(client, "/collectivite/reversements")
+    this_week = ops.week_of(datetime.now(UTC))[0].astimezone(ops.PARIS).date().isoformat()
+    client.post("/collectivite/reversements/lancer", data={"week": this_week, "csrf_token": token})
+    assert db.session.scalar(select(func.count()).select_from(Settlement)) == 0
+    response = client.post(
+        "/collectivite/reversements/lancer", data={"week": "2026-10-21", "csrf_token": token}
+    )
+    assert response.status_code == 302
+    s = db.session.scalars(select(Settlement)).one()
+    assert s.period_start == WEEK[0] and s.status is S.PAID
+    assert isinstance(Transfer("x", 1, "y"), Transfer)

@@ -87,15 +87,15 @@ class DeliverySettings:
             except (TypeError, ValueError) as exc:
                 log.warning("delivery setting %s=%r ignored: %s", f.name, raw[f.name], exc)
         settings = cls(**values)
-        if settings.courier_start >= settings.courier_end:
-            log.warning("delivery settings: courier hours reversed, defaults used")
-            settings = cls(
-                **{
-                    **values,
-                    "courier_start": default.courier_start,
-                    "courier_end": default.courier_end,
-                }
-            )
+        start, end = settings.courier_start, settings.courier_end
+        window = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+        if window < settings.slot_minutes:
+            # Reversed hours, or a service too short for one slot: no express at
+            # all would be a surprise; the defaults are the lesser evil.
+            log.warning("delivery settings: courier hours shorter than a slot, defaults used")
+            for name in ("courier_start", "courier_end", "slot_minutes"):
+                values[name] = getattr(default, name)
+            settings = cls(**values)
         return settings
 
 

@@ -107,3 +107,12 @@ def test_settings_defaults_and_bad_values():
         }
     )
     assert settings == DeliverySettings(express_free_km=3.5)
+
+
+def test_courier_hours_shorter_than_a_slot_fall_back_to_defaults():
+    settings = DeliverySettings.from_dict(
+        {"courier_start": "10:00", "courier_end": "11:00", "slot_minutes": 90, "slot_days": 3}
+    )
+    assert settings == DeliverySettings(slot_days=3)
+    reversed_hours = DeliverySettings.from_dict({"courier_start": "18:00", "courier_end": "08:00"})
+    assert reversed_hours == DeliverySettings()

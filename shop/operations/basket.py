@@ -18,6 +18,11 @@ from .errors import CheckoutError
 MAX_QUANTITY = 99
 
 
+def available(variant: Variant) -> int:
+    """How many a resident may order: the stock, or any number when made to order."""
+    return MAX_QUANTITY if variant.made_to_order else variant.stock
+
+
 @dataclass
 class BasketItem:
     variant: Variant
@@ -91,7 +96,7 @@ def set_quantity(basket: Basket, variant_id: int, quantity: int) -> None:
         raise CheckoutError({"variant_id": "Ce produit n'est pas en vente."})
     if quantity < 0 or quantity > MAX_QUANTITY:
         raise CheckoutError({"quantity": f"La quantité doit être entre 0 et {MAX_QUANTITY}."})
-    if quantity > variant.stock:
+    if quantity > available(variant):
         raise CheckoutError(
             {"quantity": f"Il ne reste que {variant.stock} exemplaire(s) de ce produit."}
         )
@@ -119,7 +124,7 @@ def merge_quantities(basket: Basket, extra: Mapping[int, int]) -> None:
         variant = variants.get(variant_id)
         if variant is None:
             continue
-        wanted = min(current.get(variant_id, 0) + quantity, variant.stock, MAX_QUANTITY)
+        wanted = min(current.get(variant_id, 0) + quantity, available(variant), MAX_QUANTITY)
         if wanted > 0:
             set_quantity(basket, variant_id, wanted)
 
@@ -146,7 +151,7 @@ def basket_changes(basket: Basket) -> list[BasketChange]:
         name = variant.product.name
         if line.seen_price_cents is not None and line.seen_price_cents != variant.price_cents:
             changes.append(BasketChange(name, line.seen_price_cents, variant.price_cents))
-        if line.quantity > variant.stock:
+        if line.quantity > available(variant):
             changes.append(
                 BasketChange(name, variant.price_cents, variant.price_cents, variant.stock)
             )
@@ -162,10 +167,10 @@ def acknowledge_changes(basket: Basket) -> list[BasketChange]:
     variants = sellable_variants([line.variant_id for line in basket.lines])
     for line in list(basket.lines):
         variant = variants.get(line.variant_id)
-        if variant is None or variant.stock == 0:
+        if variant is None or available(variant) == 0:
             basket.lines.remove(line)
             continue
         line.seen_price_cents = variant.price_cents
-        line.quantity = min(line.quantity, variant.stock)
+        line.quantity = min(line.quantity, available(variant))
     db.session.flush()
     return changes

@@ -39,10 +39,15 @@ class Contact:
 
 
 def _reserve_stock(variant_id: int, quantity: int) -> bool:
-    """Take stock atomically: the row is only updated if enough remains."""
+    """Take stock atomically: the row is only updated if enough remains.
+
+    Made-to-order variants have no stock to take.
+    """
     result = db.session.execute(
         update(Variant)
-        .where(Variant.id == variant_id, Variant.stock >= quantity)
+        .where(
+            Variant.id == variant_id, Variant.made_to_order.is_(False), Variant.stock >= quantity
+        )
         .values(stock=Variant.stock - quantity)
         .execution_options(synchronize_session=False)
     )
@@ -126,7 +131,11 @@ def _check_choices(groups: list[ShopGroup], choices: Mapping[int, FulfilmentMeth
 def _reserve_all(groups: list[ShopGroup]) -> None:
     # Always in variant-id order so concurrent checkouts never deadlock.
     items = sorted((i for g in groups for i in g.items), key=lambda i: i.variant.id)
-    short = [i for i in items if not _reserve_stock(i.variant.id, i.quantity)]
+    short = [
+        i
+        for i in items
+        if not i.variant.made_to_order and not _reserve_stock(i.variant.id, i.quantity)
+    ]
     if short:
         names = ", ".join(i.variant.product.name for i in short)
         raise CheckoutError({"basket": f"Stock insuffisant pour : {names}. Ajustez votre panier."})

@@ -54,7 +54,7 @@ def release_order(order: Order, note: str, restore_basket: bool = False) -> bool
 def _give_back(variant_id: int, quantity: int) -> None:
     db.session.execute(
         update(Variant)
-        .where(Variant.id == variant_id)
+        .where(Variant.id == variant_id, Variant.made_to_order.is_(False))
         .values(stock=Variant.stock + quantity)
         .execution_options(synchronize_session=False)
     )

@@ -152,3 +152,17 @@ def test_release_task_runs_on_schedule_and_gives_stock_back(app, client, two_sho
     db.session.expire_all()
     assert db.session.get(Variant, two_shops["cheese"].id).stock == 5
     assert release_expired_reservations.delay().get() == 0
+
+
+def test_made_to_order_variants_are_sold_without_stock(app, client, two_shops):
+    variant = db.session.get(Variant, two_shops["cheese"].id)
+    variant.made_to_order, variant.stock = True, 0
+    db.session.commit()
+    _, order = _resident_with_order(client, two_shops, quantity=12)
+    assert order.total_cents == 12 * 650
+    db.session.expire_all()
+    assert db.session.get(Variant, two_shops["cheese"].id).stock == 0
+    ops.release_order(db.session.get(Order, order.id), "test")
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Variant, two_shops["cheese"].id).stock == 0  # nothing to give back

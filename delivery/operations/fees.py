@@ -13,13 +13,27 @@ import math
 
 from geopy.distance import geodesic
 
+from marketplace.geo import GeoPoint
 from marketplace.models import FulfilmentMethod, Territory
 from merchants.models import Shop
 
 from .config import DeliverySettings, number
 from .config import translate as _
 
-Point = tuple[float, float]  # (latitude, longitude)
+# An address's point: (latitude, longitude), or marketplace.geo's GeoPoint (from
+# `locate()`), whose `approximate` the availability passes on.
+Point = tuple[float, float] | GeoPoint
+
+
+def coordinates(point: Point) -> tuple[float, float]:
+    if isinstance(point, GeoPoint):
+        return point.latitude, point.longitude
+    lat, lon = point
+    return float(lat), float(lon)
+
+
+def is_approximate(point: Point | None) -> bool:
+    return isinstance(point, GeoPoint) and point.approximate
 
 
 class NotAvailable(ValueError):
@@ -31,7 +45,7 @@ class NotAvailable(ValueError):
 
 
 def distance_km(shop: Shop, point: Point) -> float:
-    return float(geodesic((shop.latitude, shop.longitude), point).km)
+    return float(geodesic((shop.latitude, shop.longitude), coordinates(point)).km)
 
 
 def standard_fee(weight_grams: int, settings: DeliverySettings) -> int | None:

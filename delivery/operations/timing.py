@@ -18,7 +18,7 @@ or lengthens them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,15 @@ from merchants.operations import next_open_moment
 
 from .config import DeliverySettings, number
 from .config import translate as _
-from .fees import NotAvailable, Point, delivery_fee, distance_km, standard_fee
+from .fees import (
+    NotAvailable,
+    Point,
+    coordinates,
+    delivery_fee,
+    distance_km,
+    is_approximate,
+    standard_fee,
+)
 from .zones import express_zone, point_in_territory, zone_shape
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -54,6 +62,9 @@ class Availability:
     earliest: datetime | None = None  # UTC
     slots: list[Slot] = field(default_factory=list)
     latest: datetime | None = None  # standard delivery: the end of the expected window
+    # The address is only the commune's point (geocoder off or failing): tell the
+    # resident that the answer for a delivery is approximate.
+    approximate: bool = False
 
     @classmethod
     def no(cls, reason: str) -> Availability:
@@ -161,7 +172,7 @@ def _express(
         return Availability.no(_("Indiquez une adresse de livraison pour la livraison express."))
     if territory is None:
         return Availability.no(_("La livraison express n'est pas proposée ici."))
-    lat, lon = point
+    lat, lon = coordinates(point)
     if point_in_territory(territory, lat, lon) is False:
         return Availability.no(
             _("Cette adresse est en dehors du territoire %(name)s.", name=territory.name)
@@ -229,7 +240,8 @@ def availability(
     territory: Territory | None = None,
 ) -> Availability:
     """Whether `method` can serve this shop's sub-order paid at `paid_at` (aware) and
-    delivered to `point` (latitude, longitude), and when.
+    delivered to `point` ((latitude, longitude) or a `marketplace.geo.GeoPoint`,
+    as `locate()` returns it), and when.
 
     `territory` defaults to the shop's; `weight_grams`, when given, is checked
     against the standard delivery's weight bands.
@@ -247,11 +259,13 @@ def availability(
         if ready is None:
             return Availability.no(_("La boutique n'a pas d'ouverture prévue prochainement."))
         return Availability(True, earliest=ready.astimezone(UTC))
-    if method is FulfilmentMethod.EXPRESS:
-        return _express(shop, paid_at, point, territory, settings)
     if method is FulfilmentMethod.STANDARD:
         return _standard(paid_at, weight_grams, settings)
-    return _merchant(shop, paid_at, point)
+    if method is FulfilmentMethod.EXPRESS:
+        answer = _express(shop, paid_at, point, territory, settings)
+    else:
+        answer = _merchant(shop, paid_at, point)
+    return replace(answer, approximate=True) if is_approximate(point) else answer
 
 
 def delivery_options(

@@ -310,3 +310,23 @@ def test_delivery_options_for_the_basket(shop):
     assert inside[EXPRESS].fee_cents == 590
     assert inside[MERCHANT].fee_cents == 300
     assert inside[STANDARD].fee_cents == 490
+
+
+def test_an_approximate_address_is_said_so(shop, territory):
+    """Without a geocoder, `marketplace.geo.locate` gives the commune's point,
+    marked approximate: the answer for deliveries says so, and still answers."""
+    from marketplace.geo import GeoPoint, locate
+
+    commune = next(c for c in territory.communes if c.name == "Marmande-test")
+    point = locate("3 rue Inconnue", "47200", commune)
+    assert point == GeoPoint(*CENTRE, approximate=True, label="Marmande-test")
+    express = availability(shop, EXPRESS, paris(2026, 6, 9, 8, 0), point)
+    assert express.available and express.approximate
+    assert availability(shop, MERCHANT, paris(2026, 6, 9, 8, 0), point).approximate
+    assert not availability(shop, STANDARD, paris(2026, 6, 9, 8, 0), point).approximate
+    precise = GeoPoint(*EAST, approximate=False)
+    east = availability(shop, EXPRESS, paris(2026, 6, 9, 8, 0), precise)
+    assert not east.available and not east.approximate
+    from delivery.operations import delivery_fee
+
+    assert delivery_fee(EXPRESS, shop, precise, 0, territory) == 740

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from marketplace.extensions import db
 
 from ..models import Basket, BasketLine
-from . import browse, orders, search  # noqa: F401 - they register routes on the blueprint
+from . import browse, orders, search, slip  # noqa: F401 - they register routes on blueprints
 from .basket import merge_session_basket, session_quantities
 from .common import STATUS_LABELS, bp, current_territory
 from .staff import staff_bp

@@ -97,5 +97,14 @@ def init_app(app: Flask) -> None:
                 "SETTLEMENT_TEST_PAYOUTS_FAIL_FIRST",
                 int(os.environ.get("COMPTOIR_TEST_PAYOUTS_FAIL_FIRST", "0")),
             )
+        visibility = os.environ.get("COMPTOIR_TEST_VISIBILITY_TIMEOUT")
+        if visibility:  # so a message of a SIGKILLed worker comes back within a test
+            options = dict(celery_app.conf.broker_transport_options or {})
+            celery_app.conf.broker_transport_options = {
+                **options,
+                "visibility_timeout": int(visibility),
+                "unacked_restore_interval": 1,  # sweep every second
+                "unacked_restore_throttle": 1,
+            }
         if os.environ.get("COMPTOIR_TEST_SETTLEMENT_RETRY_NOW"):
             app.config.setdefault("SETTLEMENT_TEST_RETRY_NOW", True)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import io
 import tempfile
 from collections.abc import Callable, Mapping
+from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
-from flask import request, send_file
+from flask import g, request, send_file
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
@@ -87,7 +88,13 @@ def merchant_only(bp: Blueprint) -> Callable[[F], F]:
     with 401, 403 and the 404 of a shop the account does not work for."""
 
     def decorator(view: F) -> F:
-        wrapped = token_required(Role.MERCHANT)(view)
+        @wraps(view)
+        def shop_first(*args: Any, **kwargs: Any) -> Any:
+            # Another shop is not found before its input is even read.
+            g.api_shop = staff_shop(kwargs["shop_id"])
+            return view(*args, **kwargs)
+
+        wrapped = token_required(Role.MERCHANT)(shop_first)
         wrapped = bp.doc(security=SECURITY)(wrapped)
         wrapped = bp.alt_response(404, "NOT_FOUND")(wrapped)
         wrapped = bp.alt_response(403, "FORBIDDEN")(wrapped)
@@ -98,6 +105,9 @@ def merchant_only(bp: Blueprint) -> Callable[[F], F]:
 
 def staff_shop(shop_id: int) -> Shop:
     """The shop if the token's account works for it, else 404 (the pages' rule)."""
+    known: Shop | None = g.get("api_shop")
+    if known is not None and known.id == shop_id:
+        return known
     if shop_id > MAX_ID or shop_id not in staff_shop_ids(api_user()):
         fail(NotFound, _("Boutique introuvable."))
     shop = db.session.get(Shop, shop_id)

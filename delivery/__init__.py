@@ -7,3 +7,4 @@ def init_app(app: Flask) -> None:
     from . import views
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(views.zones_bp)

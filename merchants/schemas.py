@@ -8,17 +8,37 @@ own parsers (merchants.operations.catalogue), which name each bad field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
-from shop.schemas import ComputedBoolean, UTCDateTime
-
 from .models import VAT_RATES_BP, ImportStatus, ProductStatus
 from .operations import catalogue as cat
 
 MAX_STOCK_ITEMS = 1_000  # one bulk stock call
+
+
+class UTCDateTime(fields.DateTime):
+    """An ISO 8601 timestamp, always written in UTC."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class ComputedBoolean(fields.Boolean):
+    """A dump-only boolean whose value is `func(obj)` instead of an attribute."""
+
+    def __init__(self, func: Callable[[Any], Any], **kwargs: Any) -> None:
+        self.func = func
+        super().__init__(dump_only=True, **kwargs)
+
+    def get_value(self, obj: Any, attr: Any, accessor: Any = None, default: Any = None) -> Any:
+        return self.func(obj)
 
 
 def _enum(enum_cls: Any, **kwargs: Any) -> fields.Enum:

@@ -6,6 +6,7 @@ the shop: the resident shows it at handover and the shop types it in.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from marshmallow import Schema, fields, validate, validates_schema
@@ -50,8 +51,8 @@ class StaffSubOrderQueryArgsSchema(Schema):
     )
     fulfilment = _enum(FulfilmentMethod, metadata={"description": "Only this fulfilment method"})
     since = fields.AwareDateTime(
-        default_timezone=None,
-        metadata={"description": "Only sub-orders placed at or after this time (ISO 8601)"},
+        default_timezone=UTC,
+        metadata={"description": "Placed at or after this time (ISO 8601; UTC without an offset)"},
     )
 
 

@@ -45,6 +45,7 @@ from shop.operations import refunds as refund_ops
 from shop.operations.payments import _book_payment
 from tests.factories import DEFAULT_PASSWORD, ShopFactory, UserFactory
 from tests.helpers import csrf_token, login
+from tests.shop import test_orders
 
 S = SettlementStatus
 _ref = itertools.count(1)
@@ -433,3 +434,39 @@ def test_staff_starts_a_run_for_a_finished_week_only(app, client):
     s = db.session.scalars(select(Settlement)).one()
     assert s.period_start == WEEK[0] and s.status is S.PAID
     assert isinstance(Transfer("x", 1, "y"), Transfer)
+
+
+# --- end to end: a real checkout paid through localstripe ---------------------------------
+
+
+# The shop tests' fixtures: a checkout through localstripe, paid by its webhook.
+paid = test_orders.paid
+two_shops = test_orders.two_shops
+
+
+def test_real_checkout_collected_and_refunded_is_settled_to_the_cent(app, paid):
+    from shop.operations.orders import transition
+
+    sub_a, sub_b = paid["sub_a"], paid["sub_b"]
+    for status in (
+        SubOrderStatus.ACCEPTED,
+        SubOrderStatus.READY,
+        SubOrderStatus.COLLECTED,
+    ):
+        transition(sub_a, status, None, "system")
+    db.session.commit()
+    week = ops.week_of(datetime.now(UTC))
+    found = settle_week(week)
+    # Shop a: 2 × 19,90 − (2,19 + 0,44) commission; shop b's cheese is not collected.
+    assert found[paid["a"].id].payout_cents == 3980 - 263 == net(sub_a)
+    assert found[paid["b"].id].payout_cents == 0
+    assert payable(paid["a"]) == 0
+    assert payable(paid["b"]) == -(650 - 43) == -net(sub_b)
+    # A refund after the settlement: carried as a debit into the next one.
+    r = refund_ops.refund(sub_a, None, "system", amount_cents=1990, reason="abîmé")
+    db.session.commit()
+    nxt = settle_week(ops.week_of(week[1] + timedelta(days=1)))[paid["a"].id]
+    assert nxt.refunds_cents == 1990
+    assert nxt.carry_out_cents == -(1990 - r.commission_ht_cents - r.commission_vat_cents)
+    assert payable(paid["a"]) == -nxt.carry_out_cents
+    assert entries_sum() == 0

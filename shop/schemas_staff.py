@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
+from flask_babel import gettext as _
 from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
@@ -93,9 +94,13 @@ class StaffRefundArgsSchema(Schema):
     @validates_schema
     def _one_of(self, data: dict[str, Any], **kwargs: Any) -> None:
         if ("line_id" in data) == ("amount_cents" in data):
-            raise ValidationError("Indiquez un montant ou une ligne à rembourser.", "amount_cents")
+            raise ValidationError(
+                _("Indiquez un montant ou une ligne à rembourser."), "amount_cents"
+            )
         if "quantity" in data and "line_id" not in data:
-            raise ValidationError("Seulement avec line_id.", "quantity")
+            raise ValidationError(
+                _("Choisissez une ligne et une quantité (nombre entier)."), "line_id"
+            )
 
 
 # -- Responses ------------------------------------------------------------------------------

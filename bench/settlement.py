@@ -99,16 +99,16 @@ def generate(conn: sa.Connection, shops: int, sub_orders: int) -> None:
                'click_and_collect', s.items, s.fee, '123456', 550, 2000, s.ht,
                (s.ht * 2000 + 5000) / 10000, :week
            FROM generate_series(1, :subs) g,
-           LATERAL (SELECT 500 + (g * 7919) % 10000 AS items,
+           LATERAL (SELECT 500 + (g::bigint * 7919) % 10000 AS items,
                            CASE WHEN g % 4 = 0 THEN 390 ELSE 0 END AS fee,
-                           ((500 + (g * 7919) % 10000) * 550 + 5000) / 10000 AS ht) s""",
+                           ((500 + (g::bigint * 7919) % 10000) * 550 + 5000) / 10000 AS ht) s""",
         """INSERT INTO order_line (sub_order_id, product_name, variant_label, sku,
                unit_price_cents, vat_rate_bp, quantity)
            SELECT id, 'Produit', '', 'SKU-' || id, items_cents, 2000, 1 FROM sub_order""",
         """INSERT INTO sub_order_event (sub_order_id, from_status, to_status, actor_kind,
                note, at)
            SELECT id, 'ready', 'collected', 'system', '',
-               :week + ((id * 104729) % (7 * 86400)) * interval '1 second'
+               :week + ((id::bigint * 104729) % (7 * 86400)) * interval '1 second'
            FROM sub_order""",
         # 2 % partly refunded (a quarter), commission reversed on that quarter.
         """INSERT INTO refund (payment_id, sub_order_id, amount_cents, reason, status,

@@ -3,15 +3,32 @@ code and the customer's name but no e-mail or phone, print CSS, linked from the 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
 from marketplace.extensions import db
 from marketplace.models import Role
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.helpers import login
+from tests.merchants.sales_data import make_sale
 from tests.shop import test_orders
 from tests.shop.test_orders import QUEUE
 
-paid = test_orders.paid
 two_shops = test_orders.two_shops
+
+
+@pytest.fixture
+def paid(app, two_shops):
+    """A paid sub-order of each shop, written straight to the database (no payment
+    through localstripe: its event list is bounded over the session)."""
+    resident = UserFactory(roles=[Role.RESIDENT])
+    db.session.flush()
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    sub_a = make_sale(two_shops["a"], resident, [(two_shops["book"], 2)], when)
+    sub_b = make_sale(two_shops["b"], resident, [(two_shops["cheese"], 1)], when)
+    db.session.commit()
+    return {**two_shops, "resident": resident, "order": sub_a.order, "sub_a": sub_a, "sub_b": sub_b}
 
 
 def test_slip_for_the_shops_staff(app, client, paid):

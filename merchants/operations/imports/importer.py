@@ -1,0 +1,373 @@
+"""Checking the rows against the file and the catalogue, and writing them in
+batches, all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import insert, update
+
+from marketplace.extensions import db
+from marketplace.territory import slugify
+
+from ...models import (
+    Product,
+    ProductStatus,
+    Shop,
+    Variant,
+)
+from .. import catalogue as cat
+from .common import BATCH_ROWS, MAX_ROWS, PROGRESS_EVERY, ImportFileError, Progress, Report
+from .readers import Table
+from .rows import _PRODUCT_COLUMNS, _PRODUCT_KEYS, _Catalogue, _cell, _Group, _signature, _unprotect
+
+
+class _Importer:
+    """Reads the rows, checks them against the file and the catalogue, and (when
+    applying) writes them in batches."""
+
+    def __init__(self, shop: Shop, report: Report, write: bool, progress: Progress | None):
+        self.shop = shop
+        self.report = report
+        self.write = write
+        self.progress = progress
+        self.catalogue = _Catalogue(shop.id)
+        self.groups: dict[tuple[str, str], _Group] = {}
+        self.skus: dict[str, int] = {}  # SKU → first row
+        self.new_slugs: set[str] = set()
+        self.pending_products: list[tuple[_Group, dict[str, Any]]] = []
+        self.product_updates: list[dict[str, Any]] = []
+        self.new_variants: list[tuple[_Group, dict[str, Any]]] = []
+        self.variant_updates: list[dict[str, Any]] = []
+        self.columns: dict[str, int] = {}
+        self._vat_cache: dict[str, tuple[bool, Any]] = {}
+        self._status_cache: dict[str, tuple[bool, Any]] = {}
+
+    # value helpers ---------------------------------------------------------------
+
+    def _error(self, row: int, column: str, message: str) -> None:
+        self.report.add(row, column, message)
+
+    def _text(self, cells: Sequence[Any], row: int, column: str) -> str:
+        value = _cell(cells, self.columns.get(column))
+        if not value:
+            return value
+        value, formula = _unprotect(value)
+        if formula:
+            self.report.add(
+                row,
+                column,
+                _(
+                    "Cellule commençant par « %(char)s » : gardée comme du texte, "
+                    "jamais comme une formule.",
+                    char=value[0],
+                ),
+                warning=True,
+            )
+        return value
+
+    def _parse(self, row: int, column: str, raw: str, parser: Callable[[str], Any]) -> Any:
+        try:
+            return parser(raw)
+        except ValueError as exc:
+            self._error(row, column, str(exc))
+            return None
+
+    def _cached(self, cache: dict[str, Any], row: int, column: str, raw: str, parser: Any) -> Any:
+        """Parse a value repeated on many rows (VAT rate, status) once."""
+        result = cache.get(raw)
+        if result is None:
+            try:
+                result = (True, parser(raw))
+            except ValueError as exc:
+                result = (False, str(exc))
+            cache[raw] = result
+        if not result[0]:
+            self._error(row, column, result[1])
+            return None
+        return result[1]
+
+    # the loop ----------------------------------------------------------------------
+
+    def run(self, table: Table) -> None:
+        self.columns = table.columns
+        report = self.report
+        for number, cells in table.rows:
+            if not any(c is not None and str(c).strip() for c in cells):
+                continue  # blank line
+            report.rows += 1
+            if report.rows > MAX_ROWS:
+                raise ImportFileError(_("Trop de lignes : %(n)d au plus par fichier.", n=MAX_ROWS))
+            self._row(number, cells)
+            if (
+                self.write
+                and report.ok
+                and len(self.new_variants) + len(self.variant_updates) >= BATCH_ROWS
+            ):
+                self._flush()
+            if self.progress is not None and report.rows % PROGRESS_EVERY == 0:
+                self.progress(report.rows)
+        self._check_publication()
+        if self.write and report.ok:
+            self._flush()
+        if self.progress is not None:
+            self.progress(report.rows)
+
+    def _row(self, row: int, cells: Sequence[Any]) -> None:
+        errors_before = self.report.error_count
+        sku = self._text(cells, row, "sku")
+        name = self._text(cells, row, "product_name")
+        ref = self._text(cells, row, "product_ref")
+        if not sku:
+            self._error(row, "sku", _("Indiquez une référence (SKU), unique dans votre boutique."))
+        elif len(sku) > cat.SKU_MAX:
+            self._error(row, "sku", _("Référence trop longue : 64 caractères au plus."))
+        if not name:
+            self._error(row, "product_name", _("Indiquez le nom du produit."))
+        elif len(name) > cat.NAME_MAX:
+            self._error(row, "product_name", _("Nom trop long : 200 caractères au plus."))
+
+        # product-level fields, kept only when given
+        given: dict[str, Any] = {"name": name} if name else {}
+        description = self._text(cells, row, "description")
+        if description:
+            if len(description) > cat.DESCRIPTION_MAX:
+                self._error(
+                    row,
+                    "description",
+                    _("Description trop longue : 10 000 caractères au plus."),
+                )
+            given["description"] = description
+        category = self._text(cells, row, "category")
+        if category:
+            if len(category) > cat.CATEGORY_MAX:
+                self._error(row, "category", _("Catégorie trop longue : 100 caractères au plus."))
+            given["category"] = category
+        vat_raw = _cell(cells, self.columns.get("vat_rate"))
+        if vat_raw:
+            vat = self._cached(self._vat_cache, row, "vat_rate", vat_raw, cat.parse_vat_rate)
+            if vat is not None:
+                given["vat_rate_bp"] = vat
+        status_raw = _cell(cells, self.columns.get("status")).lower()
+        if status_raw:
+            status = self._cached(self._status_cache, row, "status", status_raw, cat.parse_status)
+            if status is not None:
+                given["status"] = status
+
+        # variant-level fields
+        price_raw = _cell(cells, self.columns.get("price"))
+        price = self._parse(row, "price", price_raw, cat.parse_price) if price_raw else None
+        stock_raw = _cell(cells, self.columns.get("stock"))
+        stock = self._parse(row, "stock", stock_raw, cat.parse_stock) if stock_raw else None
+        ean_raw = _cell(cells, self.columns.get("ean"))
+        ean = self._parse(row, "ean", ean_raw, cat.parse_ean) if ean_raw else None
+        weight_raw = _cell(cells, self.columns.get("weight_grams"))
+        weight = self._parse(row, "weight_grams", weight_raw, cat.parse_weight)
+        pairs = [
+            (self._text(cells, row, "option1_name"), self._text(cells, row, "option1_value")),
+            (self._text(cells, row, "option2_name"), self._text(cells, row, "option2_value")),
+        ]
+        options: dict[str, str] | None = None
+        if any(a or b for a, b in pairs):
+            options = self._parse(row, "option1_name", "", lambda _x: cat.clean_options(pairs))
+
+        if not sku or not name:
+            return
+        first = self.skus.setdefault(sku, row)
+        if first != row:
+            self._error(
+                row,
+                "sku",
+                _(
+                    "La référence « %(sku)s » est saisie deux fois (ligne %(first)d).",
+                    sku=sku,
+                    first=first,
+                ),
+            )
+            return
+        group = self._group(row, sku, name, ref, given)
+        if group is None or self.report.error_count > errors_before:
+            if group is not None:
+                group.errors = True
+            return
+        self._variant(row, group, sku, price, stock, ean, weight, options)
+
+    def _group(
+        self, row: int, sku: str, name: str, ref: str, given: dict[str, Any]
+    ) -> _Group | None:
+        catalogue = self.catalogue
+        slug_ref = slugify(ref)[: cat.SLUG_MAX] if ref else ""
+        if ref and not slug_ref:
+            self._error(row, "product_ref", _("Référence produit illisible : lettres et chiffres."))
+            return None
+        key = ("ref", slug_ref) if ref else ("name", name.casefold())
+        group = self.groups.get(key)
+        existing_variant = catalogue.variants.get(sku)
+        if group is None:
+            product_id: int | None
+            if ref:
+                product_id = catalogue.by_slug.get(slug_ref)
+            elif existing_variant is not None:
+                product_id = existing_variant.product_id
+            else:
+                product_id = catalogue.by_name.get(name.casefold())
+            if product_id is not None:
+                slug = catalogue.products[product_id].slug
+            else:
+                slug = self._new_slug(slug_ref or name)
+            group = _Group(row, _signature(given), product_id, slug, given.get("status"))
+            self.groups[key] = group
+            self._product_change(group, given)
+        else:
+            signature = _signature(given)
+            for index, column_key in enumerate(_PRODUCT_KEYS):
+                if signature[index] is not None and signature[index] != group.signature[index]:
+                    column = _PRODUCT_COLUMNS.get(column_key, column_key)
+                    self._error(
+                        row,
+                        column,
+                        _(
+                            "Valeur différente de la première ligne de ce produit "
+                            "(ligne %(first)d) : les champs du produit se remplissent sur "
+                            "sa première ligne, les suivantes les répètent ou les laissent vides.",
+                            first=group.first_row,
+                        ),
+                    )
+                    return None
+        if existing_variant is not None and existing_variant.product_id != group.product_id:
+            other = catalogue.products[existing_variant.product_id]
+            self._error(
+                row,
+                "sku",
+                _(
+                    "La référence « %(sku)s » est déjà utilisée dans votre boutique, "
+                    "par le produit « %(product)s ».",
+                    sku=sku,
+                    product=other.name,
+                ),
+            )
+            return None
+        return group
+
+    def _new_slug(self, text_value: str) -> str:
+        base = slugify(text_value)[: cat.SLUG_MAX - 8].strip("-") or "produit"
+        slug, n = base, 2
+        while slug in self.catalogue.by_slug or slug in self.new_slugs:
+            slug = f"{base}-{n}"
+            n += 1
+        self.new_slugs.add(slug)
+        return slug
+
+    def _product_change(self, group: _Group, fields: dict[str, Any]) -> None:
+        if group.product_id is None:
+            self.report.products_created += 1
+            values = {
+                "shop_id": self.shop.id,
+                "slug": group.slug,
+                "name": fields["name"],
+                "description": fields.get("description", ""),
+                "category": fields.get("category", ""),
+                "vat_rate_bp": fields.get("vat_rate_bp", 2000),
+                "status": fields.get("status", ProductStatus.DRAFT),
+            }
+            if self.write:
+                self.pending_products.append((group, values))
+            return
+        current = self.catalogue.products[group.product_id]
+        group.priced = current.priced
+        changed = {k: v for k, v in fields.items() if getattr(current, k) != v}
+        if changed:
+            self.report.products_updated += 1
+            if self.write:
+                self.product_updates.append({"id": current.id, **changed})
+
+    def _variant(
+        self,
+        row: int,
+        group: _Group,
+        sku: str,
+        price: int | None,
+        stock: int | None,
+        ean: str | None,
+        weight: int | None,
+        options: dict[str, str] | None,
+    ) -> None:
+        existing = self.catalogue.variants.get(sku)
+        if existing is None:
+            if price is None:
+                self._error(row, "price", _("Indiquez le prix TTC en euros, par exemple 12,50."))
+                group.errors = True
+                return
+            group.priced = group.priced or price > 0
+            self.report.variants_created += 1
+            if self.write:
+                self.new_variants.append(
+                    (
+                        group,
+                        {
+                            "sku": sku,
+                            "price_cents": price,
+                            "stock": stock or 0,
+                            "ean": ean,
+                            "weight_grams": weight,
+                            "options": options or {},
+                        },
+                    )
+                )
+            return
+        given = {
+            "price_cents": price,
+            "stock": stock,
+            "ean": ean,
+            "weight_grams": weight,
+            "options": options,
+        }
+        changed = {k: v for k, v in given.items() if v is not None and getattr(existing, k) != v}
+        group.priced = group.priced or (price if price is not None else existing.price_cents) > 0
+        if changed:
+            self.report.variants_updated += 1
+            if self.write:
+                self.variant_updates.append({"id": existing.id, **changed})
+        else:
+            self.report.unchanged += 1
+
+    def _check_publication(self) -> None:
+        for group in self.groups.values():
+            if group.errors:
+                continue
+            status = group.status
+            if status is None and group.product_id is not None:
+                status = self.catalogue.products[group.product_id].status
+            if status is ProductStatus.PUBLISHED and not group.priced:
+                self._error(
+                    group.first_row,
+                    "status",
+                    _("Pour publier, ajoutez au moins une variante avec un prix."),
+                )
+
+    # writing -----------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        session = db.session
+        if self.pending_products:
+            ids = session.scalars(
+                insert(Product).returning(Product.id, sort_by_parameter_order=True),
+                [values for _group, values in self.pending_products],
+            ).all()
+            for (group, _values), product_id in zip(self.pending_products, ids, strict=True):
+                group.product_id = product_id
+            self.pending_products = []
+        if self.product_updates:
+            session.execute(update(Product), self.product_updates)
+            self.product_updates = []
+        if self.new_variants:
+            session.execute(
+                insert(Variant),
+                [{**values, "product_id": group.product_id} for group, values in self.new_variants],
+            )
+            self.new_variants = []
+        if self.variant_updates:
+            session.execute(update(Variant), self.variant_updates)
+            self.variant_updates = []

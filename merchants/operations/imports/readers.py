@@ -1,0 +1,342 @@
+"""Reading an import file as a stream: the format, the encoding and delimiter of a
+CSV file, a bounded XLSX reader, and the header checked."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from flask_babel import gettext as _
+
+from ...models import (
+    ImportFormat,
+)
+from .common import (
+    ALL_COLUMNS,
+    COLUMNS,
+    MAX_COLUMNS,
+    MAX_LINE_CHARS,
+    MAX_RECORD_CHARS,
+    XLSX_MAX_ENTRIES,
+    XLSX_MAX_RATIO,
+    XLSX_MAX_UNCOMPRESSED,
+    ImportFileError,
+)
+
+# -- sources and tables -------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """A file to import: its format and a way to (re)open it from the start."""
+
+    format: ImportFormat
+    open: Callable[[], IO[bytes]]
+    filename: str = ""
+
+
+def detect_format(head: bytes, filename: str = "") -> ImportFormat:
+    """XLSX when the content is a zip (whatever the name says), else CSV.
+
+    Refuses the old binary .xls and a name ending in .xlsx over something not a zip.
+    """
+    name = filename.lower()
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ImportFileError(
+            _("Ancien format Excel (.xls) non pris en charge : enregistrez en .xlsx ou en CSV.")
+        )
+    if head.startswith(b"PK\x03\x04"):
+        return ImportFormat.XLSX
+    if name.endswith((".xlsx", ".xlsm")):
+        raise ImportFileError(_("Ce fichier .xlsx n'est pas un classeur Excel valide."))
+    return ImportFormat.CSV
+
+
+def source_from_bytes(content: bytes, filename: str = "") -> Source:
+    fmt = detect_format(content[:8], filename)
+    return Source(fmt, lambda: io.BytesIO(content), filename)
+
+
+def source_from_path(path: str | Path) -> Source:
+    path = Path(path)
+    with path.open("rb") as f:
+        head = f.read(8)
+    return Source(detect_format(head, path.name), lambda: path.open("rb"), path.name)
+
+
+@dataclass
+class Table:
+    """The header (column name → index) and the data rows, read lazily."""
+
+    columns: dict[str, int]
+    rows: Iterator[tuple[int, Sequence[Any]]]  # (spreadsheet row number, cells)
+    estimated_rows: int = 0
+    encoding: str | None = None
+    delimiter: str | None = None
+    unknown_columns: list[str] = field(default_factory=list)
+
+
+def _normalise_header(cells: Sequence[Any]) -> tuple[dict[str, int], list[str]]:
+    columns: dict[str, int] = {}
+    unknown: list[str] = []
+    for index, cell in enumerate(cells):
+        name = ("" if cell is None else str(cell)).strip().strip("\ufeff").strip().lower()
+        if not name:
+            continue
+        if name in ALL_COLUMNS and name not in columns:
+            columns[name] = index
+        else:
+            unknown.append(name[:40])
+    return columns, unknown
+
+
+def _check_header(columns: dict[str, int]) -> None:
+    missing = [c for c in COLUMNS if c not in columns]
+    if len(missing) == len(COLUMNS):
+        raise ImportFileError(
+            _(
+                "En-tête introuvable : la première ligne doit nommer les colonnes "
+                "(sku, product_name, price…). Partez du modèle à télécharger."
+            )
+        )
+    if missing:
+        raise ImportFileError(
+            _("Colonnes manquantes : %(columns)s.", columns=", ".join(missing)),
+            column=missing[0],
+        )
+
+
+# CSV ------------------------------------------------------------------------------
+
+
+def _detect_encoding(stream: IO[bytes]) -> tuple[str, int]:
+    """UTF-8 (with or without BOM), else Windows-1252; and the number of lines.
+
+    One pass over the bytes, chunk by chunk; refuses binary content.
+    """
+    head = stream.read(4)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ImportFileError(
+            _("Fichier en UTF-16 non pris en charge : enregistrez-le en « CSV UTF-8 ».")
+        )
+    stream.seek(0)
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    cp1252 = codecs.getincrementaldecoder("cp1252")()
+    utf8_ok = cp1252_ok = True
+    lines = 0
+    while chunk := stream.read(1024 * 1024):
+        if b"\x00" in chunk:
+            raise ImportFileError(
+                _("Ce fichier n'est pas un fichier texte CSV ni un classeur XLSX.")
+            )
+        lines += chunk.count(b"\n")
+        if utf8_ok:
+            try:
+                utf8.decode(chunk)
+            except UnicodeDecodeError:
+                utf8_ok = False
+        if not utf8_ok and cp1252_ok:
+            try:
+                cp1252.decode(chunk)
+            except UnicodeDecodeError:
+                cp1252_ok = False
+        if not utf8_ok and not cp1252_ok:
+            break
+    if utf8_ok:
+        try:
+            utf8.decode(b"", final=True)
+            return "utf-8-sig", lines
+        except UnicodeDecodeError:
+            pass
+    if cp1252_ok:
+        # Windows-1252 was read from the start only if UTF-8 failed late: re-check it.
+        stream.seek(0)
+        try:
+            while chunk := stream.read(1024 * 1024):
+                cp1252.decode(chunk)
+        except UnicodeDecodeError:
+            cp1252_ok = False
+    if cp1252_ok:
+        return "cp1252", lines
+    raise ImportFileError(
+        _("Encodage illisible : enregistrez le fichier en « CSV UTF-8 » depuis votre tableur.")
+    )
+
+
+class _Lines:
+    """Physical lines of a text stream, each bounded, and records bounded too."""
+
+    def __init__(self, text_stream: IO[str], first: str) -> None:
+        self.text = text_stream
+        self.pending: str | None = first
+        self.record_chars = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pending is not None:
+            line, self.pending = self.pending, None
+        else:
+            line = self.text.readline(MAX_LINE_CHARS + 1)
+            if not line:
+                raise StopIteration
+            if len(line) > MAX_LINE_CHARS:
+                raise ImportFileError(
+                    _("Ligne trop longue (plus de 64 000 caractères) : fichier non conforme.")
+                )
+        self.record_chars += len(line)
+        if self.record_chars > MAX_RECORD_CHARS:
+            raise ImportFileError(
+                _("Cellule trop longue ou guillemet jamais fermé : fichier non conforme.")
+            )
+        return line
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    best, best_score = ";", -1
+    for delimiter in (";", ",", "\t"):
+        cells = next(csv.reader([header_line], delimiter=delimiter), [])
+        score = len(_normalise_header(cells)[0])
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+@contextmanager
+def _csv_table(source: Source) -> Iterator[Table]:
+    with source.open() as stream:
+        encoding, lines = _detect_encoding(stream)
+        stream.seek(0)
+        text_stream = io.TextIOWrapper(stream, encoding=encoding, newline="")
+        header_line = text_stream.readline(MAX_LINE_CHARS + 1)
+        if len(header_line) > MAX_LINE_CHARS:
+            raise ImportFileError(
+                _("Ligne d'en-tête trop longue : fichier non conforme (trop de colonnes).")
+            )
+        delimiter = _sniff_delimiter(header_line)
+        line_iter = _Lines(text_stream, header_line)
+        reader = csv.reader(line_iter, delimiter=delimiter)
+        try:
+            header = next(reader, [])
+        except csv.Error:
+            header = []
+        if len(header) > MAX_COLUMNS:
+            raise ImportFileError(_("Trop de colonnes : %(n)d au plus.", n=MAX_COLUMNS))
+        columns, unknown = _normalise_header(header)
+        _check_header(columns)
+
+        def rows() -> Iterator[tuple[int, Sequence[Any]]]:
+            number = 1
+            while True:
+                line_iter.record_chars = 0
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    raise ImportFileError(
+                        _("Ligne %(row)d illisible : %(error)s", row=number + 1, error=str(exc))
+                    ) from None
+                number += 1
+                if len(cells) > MAX_COLUMNS:
+                    raise ImportFileError(
+                        _(
+                            "Ligne %(row)d : trop de colonnes (%(n)d au plus).",
+                            row=number,
+                            n=MAX_COLUMNS,
+                        )
+                    )
+                yield number, cells
+
+        yield Table(columns, rows(), max(lines - 1, 0), encoding, delimiter, unknown)
+
+
+# XLSX -----------------------------------------------------------------------------
+
+
+def _check_zip(stream: IO[bytes]) -> None:
+    """A real XLSX and no zip bomb: bounded member count, sizes and ratios."""
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        raise ImportFileError(_("Ce fichier .xlsx n'est pas un classeur Excel valide.")) from None
+    names = {m.filename for m in members}
+    if "xl/workbook.xml" not in names:
+        raise ImportFileError(_("Ce fichier .xlsx n'est pas un classeur Excel valide."))
+    too_big = len(members) > XLSX_MAX_ENTRIES or (
+        sum(m.file_size for m in members) > XLSX_MAX_UNCOMPRESSED
+    )
+    for member in members:
+        if member.file_size > 1024 * 1024 and (
+            member.file_size > XLSX_MAX_RATIO * max(member.compress_size, 1)
+        ):
+            too_big = True
+    if too_big:
+        raise ImportFileError(
+            _("Classeur refusé : son contenu décompressé est anormalement volumineux.")
+        )
+
+
+@contextmanager
+def _xlsx_table(source: Source) -> Iterator[Table]:
+    import openpyxl
+
+    unreadable = _("Classeur Excel illisible : enregistrez-le à nouveau en .xlsx ou en CSV.")
+    with source.open() as stream:
+        _check_zip(stream)
+        stream.seek(0)
+        try:
+            workbook = openpyxl.load_workbook(stream, read_only=True, data_only=False)
+        except Exception:
+            raise ImportFileError(unreadable) from None
+        try:
+            try:
+                sheet = workbook.worksheets[0]
+                try:
+                    estimated = max((sheet.max_row or 1) - 1, 0)
+                except Exception:
+                    estimated = 0
+                raw = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
+                header: Sequence[Any] = ()
+                number = 0
+                for cells in raw:
+                    number += 1
+                    if any(c is not None and str(c).strip() for c in cells):
+                        header = cells
+                        break
+            except Exception:
+                raise ImportFileError(unreadable) from None
+            columns, unknown = _normalise_header(header)
+            _check_header(columns)
+            header_row = number
+
+            def rows() -> Iterator[tuple[int, Sequence[Any]]]:
+                row_number = header_row
+                try:
+                    for cells in raw:
+                        row_number += 1
+                        yield row_number, cells
+                except ImportFileError:
+                    raise
+                except Exception:
+                    raise ImportFileError(unreadable) from None
+
+            yield Table(columns, rows(), estimated, None, None, unknown)
+        finally:
+            workbook.close()
+
+
+@contextmanager
+def open_table(source: Source) -> Iterator[Table]:
+    opener = _xlsx_table if source.format is ImportFormat.XLSX else _csv_table
+    with opener(source) as table:
+        yield table

@@ -51,12 +51,22 @@ def _tick(start: date, period: str) -> str:
     return str(format_date(start, "d/MM"))
 
 
+def nice_step(cents: float) -> int:
+    """The smallest of 1, 2, 5 × 10ⁿ euros at least `cents` (gridlines at round sums)."""
+    step = 100
+    while True:
+        for factor in (1, 2, 5):
+            if step * factor >= cents:
+                return step * factor
+        step *= 10
+
+
 def chart_bars(report: sales_ops.SalesReport) -> tuple[list[Bar], list[tuple[float, str]]]:
     """The revenue bars and the y-axis gridlines (y, label) of the chart."""
     plot_w = CHART_WIDTH - MARGIN_LEFT - 10
     plot_h = CHART_HEIGHT - MARGIN_BOTTOM - MARGIN_TOP
     top = max((b.revenue_cents for b in report.buckets), default=0)
-    scale_max = max(top, 100)
+    scale_max = 4 * nice_step(top / 4)
     step = plot_w / max(len(report.buckets), 1)
     every = max(1, len(report.buckets) // 10)  # at most about 10 tick labels
     bars = []

@@ -150,3 +150,17 @@ def test_other_shops_residents_and_anonymous_do_not_see_it(app, client, shop_sal
     resident_client = app.test_client()
     login(resident_client, shop_sales["resident"].email, DEFAULT_PASSWORD)
     assert resident_client.get(f"/boutique/{shop.id}/ventes").status_code in (403, 404)
+
+
+def test_chart_gridlines_at_round_sums():
+    from merchants.views.sales import nice_step
+
+    assert [nice_step(c) for c in (0, 100, 101, 350, 938, 1200, 60_000)] == [
+        100,
+        100,
+        200,
+        500,
+        1000,
+        2000,
+        100_000,
+    ]

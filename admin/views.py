@@ -210,3 +210,30 @@ def retry_settlement(settlement_id: int) -> Response:
     db.session.commit()
     flash(_("Nouvelle tentative lancée."), "success")
     return redirect(url_for("admin.settlement_run", week=week))
+
+
+@bp.get("/reversements/reglement/<int:settlement_id>.csv")
+@role_required(Role.STAFF)
+def settlement_statement(settlement_id: int) -> Response:
+    """The settlement's statement as CSV: each sale and refund, then the totals."""
+    import csv
+    import io
+
+    found = db.session.get(Settlement, settlement_id)
+    if found is None:
+        abort(404)
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(
+        ["date", "type", "commande", "montant_cts", "commission_ht_cts", "tva_cts", "net_cts"]
+    )
+    writer.writerows(settlement_ops.statement_rows(settlement_id))
+    writer.writerow(["", "report", "", found.carry_in_cents, 0, 0, found.carry_in_cents])
+    writer.writerow(["", "reste_du", "", found.carry_out_cents, 0, 0, found.carry_out_cents])
+    writer.writerow(["", "verse", "", found.payout_cents, "", "", found.payout_cents])
+    name = f"releve-{found.shop_id}-{found.period_start.astimezone(settlement_ops.PARIS):%Y-%m-%d}"
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )

@@ -482,3 +482,36 @@ def commission_by_month(limit: int = 24) -> list[tuple[str, int, int]]:
         .limit(limit)
     ).all()
     return [(str(m), int(ht or 0), int(vat or 0)) for m, ht, vat in rows]
+
+
+def statement_rows(settlement_id: int) -> list[tuple[str, str, str, int, int, int, int]]:
+    """The statement's lines: every sale and refund claimed, with its date, the
+    sub-order reference, the amount, the commission HT and VAT, and the net."""
+    rows = db.session.execute(
+        select(
+            SettlementItem.occurred_at,
+            SettlementItem.kind,
+            SubOrder.reference,
+            SettlementItem.amount_cents,
+            SettlementItem.commission_ht_cents,
+            SettlementItem.commission_vat_cents,
+        )
+        .join(SubOrder, SubOrder.id == SettlementItem.sub_order_id)
+        .where(SettlementItem.settlement_id == settlement_id)
+        .order_by(SettlementItem.occurred_at, SettlementItem.id)
+    ).all()
+    lines = []
+    for at, kind, reference, amount, ht, vat in rows:
+        sign = 1 if kind == "sale" else -1
+        lines.append(
+            (
+                at.astimezone(PARIS).isoformat(timespec="seconds"),
+                kind,
+                reference,
+                sign * int(amount),
+                sign * int(ht),
+                sign * int(vat),
+                sign * (int(amount) - int(ht) - int(vat)),
+            )
+        )
+    return lines

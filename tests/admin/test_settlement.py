@@ -470,3 +470,29 @@ def test_real_checkout_collected_and_refunded_is_settled_to_the_cent(app, paid):
     assert nxt.carry_out_cents == -(1990 - r.commission_ht_cents - r.commission_vat_cents)
     assert payable(paid["a"]) == -nxt.carry_out_cents
     assert entries_sum() == 0
+
+
+def test_statement_csv_lists_every_sale_and_refund_and_adds_up(app, client):
+    shop = ShopFactory()
+    a, b = paid_sub(shop, [(1990, 2)]), paid_sub(shop, [(650, 1)], delivery_fee=400)
+    collect(a, IN_WEEK)
+    collect(b, IN_WEEK + timedelta(hours=3))
+    refund(a, 700, IN_WEEK + timedelta(hours=5))
+    staff = UserFactory(roles=[Role.STAFF])
+    db.session.commit()
+    s = settle_week(WEEK)[shop.id]
+    login(client, staff.email, DEFAULT_PASSWORD)
+    assert "Relevé CSV" in client.get("/collectivite/reversements/2026-10-19").text
+    response = client.get(f"/collectivite/reversements/reglement/{s.id}.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    lines = [line.split(";") for line in response.text.strip().splitlines()]
+    assert lines[0][0] == "date"
+    body = lines[1:-3]
+    assert [(row[1], row[2], int(row[3])) for row in body] == [
+        ("sale", a.reference, 3980),
+        ("sale", b.reference, 1050),
+        ("refund", a.reference, -700),
+    ]
+    assert body[0][0].startswith("2026-10-21T") and body[0][0].endswith("+02:00")
+    assert sum(int(row[6]) for row in body) == s.payout_cents == int(lines[-1][6])
+    assert sum(int(row[4]) + int(row[5]) for row in body) == s.commission_ttc_cents

@@ -237,3 +237,30 @@ def settlement_statement(settlement_id: int) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
+
+
+@bp.get("/reversements/<week>/virements-sepa.xml")
+@role_required(Role.STAFF)
+def settlement_sepa_file(week: str) -> Response:
+    """The run's SEPA credit-transfer file (pain.001) for the treasury."""
+    from .settlement.sepa import SepaNotConfigured, pain001
+
+    start = _week_start(week)
+    try:
+        made = pain001(start, utcnow().astimezone(settlement_ops.PARIS).date())
+    except SepaNotConfigured:
+        flash(_("Le compte de la collectivité (SEPA) n'est pas configuré."), "error")
+        return redirect(url_for("admin.settlement_run", week=week))
+    for _id, name in made.missing_iban:
+        flash(
+            _("%(shop)s n'a pas d'IBAN : son virement n'est pas dans le fichier.", shop=name),
+            "error",
+        )
+    if not made.count:
+        flash(_("Aucun virement SEPA pour cette semaine."), "error")
+        return redirect(url_for("admin.settlement_run", week=week))
+    return Response(
+        made.xml,
+        mimetype="application/xml",
+        headers={"Content-Disposition": f'attachment; filename="virements-{week}.xml"'},
+    )

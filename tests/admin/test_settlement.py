@@ -496,3 +496,41 @@ def test_statement_csv_lists_every_sale_and_refund_and_adds_up(app, client):
     assert body[0][0].startswith("2026-10-21T") and body[0][0].endswith("+02:00")
     assert sum(int(row[6]) for row in body) == s.payout_cents == int(lines[-1][6])
     assert sum(int(row[4]) + int(row[5]) for row in body) == s.commission_ttc_cents
+
+
+def test_sepa_file_has_one_validated_transfer_per_sepa_settlement(app, client):
+    from xml.etree import ElementTree
+
+    app.config.update(
+        SEPA_DEBTOR_NAME="Val de Garonne Agglomération",
+        SEPA_DEBTOR_IBAN="FR7630001007941234567890185",
+        SEPA_DEBTOR_BIC="BDFEFRPPCCT",
+    )
+    try:
+        with_iban = ShopFactory(iban="FR1420041010050500013M02606", iban_holder="Librairie SARL")
+        no_iban = ShopFactory(name="Sans IBAN")
+        connected = ShopFactory()
+        db.session.add(PayoutAccount(shop_id=connected.id, stripe_account_id="acct_1Sepa"))
+        subs = [paid_sub(shop, [(2590, 1)]) for shop in (with_iban, no_iban)]
+        for sub in subs:
+            collect(sub, IN_WEEK)
+        staff = UserFactory(roles=[Role.STAFF])
+        db.session.commit()
+        s = settle_week(WEEK)[with_iban.id]
+        login(client, staff.email, DEFAULT_PASSWORD)
+        response = client.get("/collectivite/reversements/2026-10-19/virements-sepa.xml")
+        assert response.status_code == 200 and response.mimetype == "application/xml"
+        doc = ElementTree.fromstring(response.data)  # noqa: S314 - our own output
+        namespace = doc.tag[1:].split("}")[0]
+        ns = {"p": namespace}
+        assert namespace.endswith("pain.001.001.03")
+        txs = doc.findall(".//p:CdtTrfTxInf", ns)
+        assert len(txs) == 1  # the shop without IBAN is reported, not paid
+        assert txs[0].findtext(".//p:EndToEndId", namespaces=ns) == f"settlement-{s.id}"
+        assert txs[0].findtext(".//p:InstdAmt", namespaces=ns) == f"{s.payout_cents / 100:.2f}"
+        assert txs[0].findtext(".//p:CdtrAcct/p:Id/p:IBAN", namespaces=ns) == with_iban.iban
+        page = client.get("/collectivite/reversements/2026-10-19").text
+        assert "Sans IBAN n&#39;a pas d&#39;IBAN" in page
+    finally:
+        for key in ("SEPA_DEBTOR_NAME", "SEPA_DEBTOR_IBAN", "SEPA_DEBTOR_BIC"):
+            app.config[key] = None

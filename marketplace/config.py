@@ -81,6 +81,10 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "Comptoir <noreply@comptoir.local>"),
         "MAIL_FOLDER": env("MAIL_FOLDER", str(instance / "mail")),
         "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # The collectivité's treasury account, debtor of the SEPA payout files.
+        "SEPA_DEBTOR_NAME": env("SEPA_DEBTOR_NAME"),
+        "SEPA_DEBTOR_IBAN": env("SEPA_DEBTOR_IBAN"),
+        "SEPA_DEBTOR_BIC": env("SEPA_DEBTOR_BIC"),
         # Product photos (re-encoded copies; never the uploaded originals).
         "MEDIA_FOLDER": env("MEDIA_FOLDER", str(instance / "media")),
         # Geocoding with the Base Adresse Nationale (geopy BANFrance); off in the

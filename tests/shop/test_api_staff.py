@@ -4,6 +4,7 @@ field, and another shop's staff getting 404 with nothing changed or leaked."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -12,13 +13,15 @@ import pytest
 
 from marketplace.api_auth import create_token
 from marketplace.extensions import db
-from marketplace.models import Role
+from marketplace.models import FulfilmentMethod, Role
+from marketplace.payments import Intent, gateway
+from shop import operations as ops
 from shop.models import SubOrder, SubOrderStatus
+from shop.operations.payments import handle_stripe_event
 from tests.factories import UserFactory
 from tests.shop import test_orders
 from tests.shop.test_orders import fresh
 
-paid = test_orders.paid
 two_shops = test_orders.two_shops
 
 S = SubOrderStatus
@@ -36,6 +39,52 @@ def assert_error(response: Any, code: int) -> dict[str, Any]:
     body = response.get_json()
     assert body["code"] == code and body["status"] and body.get("message"), body
     return body
+
+
+@pytest.fixture
+def paid(app, two_shops, monkeypatch) -> dict[str, Any]:
+    """A paid order (2 books at 19,90 from shop a, 1 cheese at 6,50 from shop b)
+    placed and paid through the operations, the webhook's included.
+
+    The payment provider is faked here: no localstripe event is made, since other
+    tests find theirs among localstripe's first 100 events of the session.
+    """
+    provider = gateway()
+
+    def create_intent(amount_cents: int, metadata: Any, key: str) -> Intent:
+        return Intent(f"pi_api_{uuid.uuid4().hex[:16]}", "secret", "requires_payment_method")
+
+    def refund(intent_id: str, amount_cents: int, key: str) -> str:
+        return f"re_api_{uuid.uuid4().hex[:16]}"
+
+    monkeypatch.setattr(provider, "create_intent", create_intent)
+    monkeypatch.setattr(provider, "refund", refund)
+    resident = UserFactory(roles=[Role.RESIDENT])
+    basket = ops.user_basket(resident)
+    ops.set_quantity(basket, two_shops["book"].id, 2)
+    ops.set_quantity(basket, two_shops["cheese"].id, 1)
+    order = ops.place_order(
+        resident,
+        basket,
+        {shop.id: FulfilmentMethod.CLICK_AND_COLLECT for shop in (two_shops["a"], two_shops["b"])},
+        ops.Contact("Camille Martin", "camille@example.org", "06 12 34 56 78"),
+        uuid.uuid4(),
+    )
+    event = {
+        "id": f"evt_api_{uuid.uuid4().hex[:16]}",
+        "type": "payment_intent.succeeded",
+        "data": {"object": {"id": order.payments[-1].intent_id, "amount": order.total_cents}},
+    }
+    assert handle_stripe_event(event) == "paid"
+    db.session.commit()
+    subs = {s.shop_id: s for s in order.sub_orders}
+    return {
+        **two_shops,
+        "order": order,
+        "resident": resident,
+        "sub_a": subs[two_shops["a"].id],
+        "sub_b": subs[two_shops["b"].id],
+    }
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    case,
     cast,
     exists,
     false,
@@ -41,10 +42,10 @@ from sqlalchemy import (
     text,
     union_all,
 )
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import defer, joinedload, load_only, selectinload
 
 from marketplace.extensions import db
-from marketplace.models import Commune, FulfilmentMethod
+from marketplace.models import Commune, FulfilmentMethod, Territory
 from marketplace.money import parse_euros
 from merchants.models import (
     Closure,
@@ -59,6 +60,9 @@ from merchants.models import (
 from merchants.operations import PARIS
 
 PAGE_SIZE = 24
+HOME_PAGE_SIZE = 48  # shop cards per home page (the map shows every matching shop)
+CATALOGUE_PAGE_SIZE = 48  # products per page of a shop's catalogue
+PICKS_SHOWN = 12  # a shop's favourites at the top of its page
 SHOPS_SHOWN = 6  # shops matching the query, shown above the products
 OTHER_PRODUCTS = 4  # "from the same shop" on a product page
 LOW_STOCK = 5  # "few left" from this many units down
@@ -346,9 +350,14 @@ def _shop_conditions(params: SearchParams, now: datetime) -> list[ColumnElement[
     return conditions
 
 
+def _commune_loading() -> Any:
+    """A shop's commune without its outline (a GeoJSON of several kB no page shows)."""
+    return joinedload(Shop.commune).options(defer(Commune.outline), defer(Commune.postcodes))
+
+
 def _shop_loading() -> list[Any]:
     return [
-        joinedload(Shop.commune),
+        _commune_loading(),
         joinedload(Shop.trade),
         selectinload(Shop.hours),
         selectinload(Shop.closures),
@@ -359,10 +368,26 @@ def _shop_loading() -> list[Any]:
 
 
 @dataclass
+class MapPoint:
+    name: str
+    slug: str
+    latitude: float
+    longitude: float
+    commune: str
+
+
+@dataclass
 class HomeListing:
     communes: list[tuple[Commune, int]]  # communes with approved shops, and how many
     trades: list[tuple[Trade, int]]
-    shops: list[Shop]
+    shops: list[Shop]  # the page's shops
+    total: int = 0  # shops matching the filters, all pages
+    page: int = 1
+    points: list[MapPoint] = field(default_factory=list)  # every matching shop
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / HOME_PAGE_SIZE))
 
 
 def home_listing(
@@ -370,23 +395,59 @@ def home_listing(
     trade: Trade | None,
     communes: list[tuple[Commune, int]],
     trades: list[tuple[Trade, int]],
+    page: int = 1,
 ) -> HomeListing:
-    """Approved shops by name, filtered by commune and trade, with their commune,
-    trade, hours and closures: three queries whatever the number of shops."""
+    """Approved shops by name, filtered by commune and trade: one page of them with
+    their commune, trade, hours and closures, and a map point for every one (name,
+    place: a few columns, not objects). Four queries whatever the number of shops;
+    a page past the last one gives the last one."""
     conditions = [Shop.status == ShopStatus.APPROVED]
     if commune:
         conditions.append(Shop.commune_id == commune.id)
     if trade:
         conditions.append(Shop.trade_id == trade.id)
+    points = [
+        MapPoint(*row)
+        for row in db.session.execute(
+            select(Shop.name, Shop.slug, Shop.latitude, Shop.longitude, Commune.name)
+            .join(Commune, Commune.id == Shop.commune_id)
+            .where(*conditions)
+            .order_by(Shop.name, Shop.id)
+        )
+    ]
+    total = len(points)
+    page = min(max(page, 1), max(1, math.ceil(total / HOME_PAGE_SIZE)))
     shops = db.session.scalars(
-        select(Shop).where(*conditions).options(*_shop_loading()).order_by(Shop.name)
+        select(Shop)
+        .where(*conditions)
+        .options(*_shop_loading())
+        .order_by(Shop.name, Shop.id)
+        .limit(HOME_PAGE_SIZE)
+        .offset((page - 1) * HOME_PAGE_SIZE)
     )
-    return HomeListing(communes=communes, trades=trades, shops=list(shops))
+    return HomeListing(
+        communes=communes,
+        trades=trades,
+        shops=list(shops),
+        total=total,
+        page=page,
+        points=points,
+    )
+
+
+def territory_commune_names(territory: Territory) -> list[str]:
+    """The territory's communes by name (names only: no outline)."""
+    return list(
+        db.session.scalars(
+            select(Commune.name).where(Commune.territory_id == territory.id).order_by(Commune.name)
+        )
+    )
 
 
 def list_communes() -> list[tuple[Commune, int]]:
     rows = db.session.execute(
         select(Commune, func.count(Shop.id))
+        .options(load_only(Commune.id, Commune.name, Commune.slug))
         .join(Shop, Shop.commune_id == Commune.id)
         .where(Shop.status == ShopStatus.APPROVED)
         .group_by(Commune.id)
@@ -414,18 +475,76 @@ def public_shop(slug: str) -> Shop | None:
     )
 
 
-def shop_catalogue(shop: Shop) -> list[tuple[str, list[Product]]]:
-    """The shop's published products by category (categories by name, empty last)."""
+@dataclass
+class Category:
+    name: str  # "" for products without a category, listed last
+    count: int
+    index: int  # 1-based, in display order: the section's anchor
+    page: int  # the catalogue page where its products begin
+
+
+@dataclass
+class Catalogue:
+    """One page of a shop's published products, grouped by category."""
+
+    categories: list[Category]  # every category of the shop, with its product count
+    groups: list[tuple[Category, list[Product]]]  # the page's products by category
+    picks: list[Product]  # the shop's favourites, whatever the page
+    total: int
+    page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / CATALOGUE_PAGE_SIZE))
+
+
+def shop_catalogue(shop: Shop, page: int = 1) -> Catalogue:
+    """A page of the shop's published products by category (categories by name without
+    accents, the uncategorised last; products by name), every category with its count,
+    and the favourites: five queries whatever the size of the catalogue. A page past
+    the last one gives the last one."""
+    published = (Product.shop_id == shop.id, Product.status == ProductStatus.PUBLISHED)
+    counts = db.session.execute(
+        select(Product.category, func.count()).where(*published).group_by(Product.category)
+    ).all()
+    order = sorted((row[0] or "" for row in counts), key=lambda c: (not c, search_key(c)))
+    sizes: dict[str, int] = {}
+    for category, count in counts:
+        sizes[category or ""] = sizes.get(category or "", 0) + count
+    total = sum(sizes.values())
+    page = min(max(page, 1), max(1, math.ceil(total / CATALOGUE_PAGE_SIZE)))
+    categories, seen = [], 0
+    for index, name in enumerate(dict.fromkeys(order), start=1):
+        categories.append(Category(name, sizes[name], index, seen // CATALOGUE_PAGE_SIZE + 1))
+        seen += sizes[name]
+    by_name = {c.name: c for c in categories}
+    named = {c.name: c.index for c in categories if c.name}
+    rank = case(named, value=Product.category, else_=len(categories)) if named else literal(0)
     products = db.session.scalars(
         select(Product)
-        .where(Product.shop_id == shop.id, Product.status == ProductStatus.PUBLISHED)
+        .where(*published)
         .options(selectinload(Product.variants))
-        .order_by(Product.name)
+        .order_by(rank, Product.name, Product.id)
+        .limit(CATALOGUE_PAGE_SIZE)
+        .offset((page - 1) * CATALOGUE_PAGE_SIZE)
     ).all()
     groups: dict[str, list[Product]] = {}
     for product in products:
-        groups.setdefault(product.category, []).append(product)
-    return sorted(groups.items(), key=lambda item: (not item[0], search_key(item[0])))
+        groups.setdefault(product.category or "", []).append(product)
+    picks = db.session.scalars(
+        select(Product)
+        .where(*published, Product.merchant_pick.is_(True))
+        .options(selectinload(Product.variants))
+        .order_by(Product.name, Product.id)
+        .limit(PICKS_SHOWN)
+    ).all()
+    return Catalogue(
+        categories=categories,
+        groups=[(by_name[name], items) for name, items in groups.items()],
+        picks=list(picks),
+        total=total,
+        page=page,
+    )
 
 
 def public_product(shop_slug: str, product_slug: str) -> Product | None:
@@ -645,7 +764,7 @@ def _search_products(
     page = db.session.scalars(
         base.options(
             selectinload(Product.variants),
-            joinedload(Product.shop).options(joinedload(Shop.commune), joinedload(Shop.trade)),
+            joinedload(Product.shop).options(_commune_loading(), joinedload(Shop.trade)),
         )
         .order_by(*_ordering(params, match))
         .limit(PAGE_SIZE)

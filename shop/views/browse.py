@@ -15,6 +15,7 @@ from merchants.operations import PARIS, is_open, next_open_moment
 from ..forms import AddToBasketForm
 from ..operations import search as ops
 from .common import METHOD_LABELS, bp, current_territory
+from .page_cache import cached_page
 
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILE_ATTRIBUTION = (
@@ -37,35 +38,47 @@ def map_config() -> dict[str, str]:
     }
 
 
+def _page_number() -> int:
+    raw = (request.args.get("page") or "1").strip()
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 10_000 else 1
+
+
 @bp.get("/")
+@cached_page
 def home() -> str:
-    """Shops first, grouped by commune, filtered by commune and trade."""
+    """Shops first, grouped by commune, filtered by commune and trade, a page at a
+    time; the map shows every shop matching the filters."""
     territory = current_territory()
     communes = ops.list_communes()
     trades = ops.list_trades()
     commune, trade, errors = ops.parse_shop_filters(
         request.args, [c for c, _ in communes], [t for t, _ in trades]
     )
-    listing = ops.home_listing(commune, trade, communes=communes, trades=trades)
+    listing = ops.home_listing(
+        commune, trade, communes=communes, trades=trades, page=_page_number()
+    )
     by_commune: dict[int, list[Shop]] = {}
     for shop in listing.shops:
         by_commune.setdefault(shop.commune_id, []).append(shop)
     shop_communes = sorted(
         {s.commune for s in listing.shops}, key=lambda c: (-len(by_commune[c.id]), c.name)
     )
+    shop_url = url_for("storefront.shop_page", slug="__slug__")
     map_points = [
         {
-            "name": s.name,
-            "url": url_for("storefront.shop_page", slug=s.slug),
-            "lat": s.latitude,
-            "lng": s.longitude,
-            "commune": s.commune.name,
+            "name": p.name,
+            "url": shop_url.replace("__slug__", p.slug),
+            "lat": p.latitude,
+            "lng": p.longitude,
+            "commune": p.commune,
         }
-        for s in listing.shops
+        for p in listing.points
     ]
+    page_args = {k: v for k, v in (("commune", commune), ("metier", trade)) if v}
     return render_template(
         "shop/home.html",
         territory=territory,
+        commune_names=ops.territory_commune_names(territory) if territory else [],
         listing=listing,
         commune=commune,
         trade=trade,
@@ -75,6 +88,7 @@ def home() -> str:
         map_points=map_points,
         map=map_config(),
         method_labels=METHOD_LABELS,
+        page_args={k: v.slug for k, v in page_args.items()},
         **shop_status(listing.shops, utcnow()),
     )
 
@@ -93,18 +107,19 @@ def _ready_times(shop: Shop, now: datetime) -> list[tuple[FulfilmentMethod, date
 
 
 @bp.get("/boutiques/<slug>")
+@cached_page
 def shop_page(slug: str) -> str:
     shop = ops.public_shop(slug)
     if shop is None:
         abort(404)
-    catalogue = ops.shop_catalogue(shop)
+    catalogue = ops.shop_catalogue(shop, _page_number())
     now = utcnow()
     return render_template(
         "shop/shop.html",
         shop=shop,
         catalogue=catalogue,
-        picks=[p for _, products in catalogue for p in products if p.merchant_pick],
-        product_count=sum(len(products) for _, products in catalogue),
+        picks=catalogue.picks,
+        product_count=catalogue.total,
         is_open=is_open(shop, now),
         next_opening=next_open_moment(shop, now),
         today=now.astimezone(PARIS).date(),
@@ -117,6 +132,7 @@ def shop_page(slug: str) -> str:
 
 
 @bp.get("/boutiques/<shop_slug>/<product_slug>")
+@cached_page
 def product_page(shop_slug: str, product_slug: str) -> str:
     product = ops.public_product(shop_slug, product_slug)
     if product is None:

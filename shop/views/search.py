@@ -9,9 +9,11 @@ from marketplace.models import utcnow
 from ..operations import search as ops
 from .browse import shop_status
 from .common import METHOD_LABELS, bp
+from .page_cache import cached_page
 
 
 @bp.get("/recherche")
+@cached_page
 def search() -> str:
     communes = ops.list_communes()
     trades = ops.list_trades()

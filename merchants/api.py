@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from flask_smorest.pagination import PaginationParameters
 from sqlalchemy import Select, exists, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import Conflict, HTTPException, NotFound, UnprocessableEntity
 
 from marketplace.api_auth import SECURITY, api_user, token_required
@@ -29,7 +29,7 @@ from marketplace.api_auth import init_app as init_api_auth
 from marketplace.extensions import after_commit, csrf, db
 from marketplace.models import Role
 
-from .models import ImportJob, ImportStatus, Product, Shop, Variant
+from .models import ImportJob, ImportStatus, Product, Shop, ShopStaff, Variant
 from .operations import catalogue as cat
 from .operations import exports as export_ops
 from .operations import imports as import_ops
@@ -43,6 +43,7 @@ from .schemas import (
     MerchantProductPatchArgsSchema,
     MerchantProductQueryArgsSchema,
     MerchantProductSchema,
+    MerchantShopSchema,
     MerchantVariantArgsSchema,
     MerchantVariantSchema,
     StockArgsSchema,
@@ -83,20 +84,22 @@ def field_error(field: str, message: str, location: str = "json") -> NoReturn:
     fail(UnprocessableEntity, message, {location: {field: [message]}})
 
 
-def merchant_only(bp: Blueprint) -> Callable[[F], F]:
+def merchant_only(bp: Blueprint, in_shop: bool = True) -> Callable[[F], F]:
     """A merchant's bearer token is needed (checked before the input); documented,
-    with 401, 403 and the 404 of a shop the account does not work for."""
+    with 401, 403 and (`in_shop`) the 404 of a shop the account does not work for."""
 
     def decorator(view: F) -> F:
         @wraps(view)
         def shop_first(*args: Any, **kwargs: Any) -> Any:
             # Another shop is not found before its input is even read.
-            g.api_shop = staff_shop(kwargs["shop_id"])
+            if in_shop:
+                g.api_shop = staff_shop(kwargs["shop_id"])
             return view(*args, **kwargs)
 
         wrapped = token_required(Role.MERCHANT)(shop_first)
         wrapped = bp.doc(security=SECURITY)(wrapped)
-        wrapped = bp.alt_response(404, "NOT_FOUND")(wrapped)
+        if in_shop:
+            wrapped = bp.alt_response(404, "NOT_FOUND")(wrapped)
         wrapped = bp.alt_response(403, "FORBIDDEN")(wrapped)
         return bp.alt_response(401, "UNAUTHORIZED")(wrapped)
 
@@ -131,6 +134,27 @@ def paginate(query: Select[Any], pagination: PaginationParameters) -> list[Any]:
 
 
 authenticated = merchant_only(blp)
+
+
+# -- The account's shops -----------------------------------------------------------------
+
+
+@blp.route("/shops")
+class MyShops(MethodView):
+    @merchant_only(blp, in_shop=False)
+    @blp.response(200, MerchantShopSchema(many=True))
+    def get(self) -> Any:
+        """List my shops
+
+        The shops the token's account works for, with its role in each: the
+        `shop_id` of every other merchant operation.
+        """
+        return db.session.scalars(
+            select(ShopStaff)
+            .where(ShopStaff.user_id == api_user().id)
+            .options(joinedload(ShopStaff.shop))
+            .order_by(ShopStaff.shop_id)
+        ).all()
 
 
 # -- Catalogue --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
-from .models import VAT_RATES_BP, ImportStatus, ProductStatus
+from .models import VAT_RATES_BP, ImportStatus, ProductStatus, ShopStatus, StaffRole
 from .operations import catalogue as cat
 
 MAX_STOCK_ITEMS = 1_000  # one bulk stock call
@@ -65,6 +65,21 @@ class ExportQueryArgsSchema(Schema):
         validate=validate.OneOf(("csv", "xlsx")),
         metadata={"description": "csv (UTF-8, `;`) or xlsx: the import's own format"},
     )
+
+
+# -- The account's shops -------------------------------------------------------------------
+
+
+class MerchantShopSchema(Schema):
+    id = fields.Integer(attribute="shop.id")
+    slug = fields.String(attribute="shop.slug")
+    name = fields.String(attribute="shop.name")
+    status = _enum(
+        ShopStatus,
+        attribute="shop.status",
+        metadata={"description": "pending until the collectivité approves the shop"},
+    )
+    role = _enum(StaffRole, metadata={"description": "The account's role in the shop"})
 
 
 # -- Catalogue bodies ------------------------------------------------------------------

@@ -583,7 +583,25 @@ def test_openapi_documents_the_merchant_api(client: FlaskClient) -> None:
     upload_ = paths["/api/v1/merchant/shops/{shop_id}/imports"]["post"]
     assert "multipart/form-data" in upload_["requestBody"]["content"]
     for path, item in paths.items():
-        if path.startswith("/api/v1/merchant/"):
+        if path.startswith("/api/v1/merchant/shops/"):
             for method, operation in item.items():
                 if method in ("get", "post", "put", "patch", "delete"):
                     assert {"401", "403", "404"} <= set(operation["responses"]), (method, path)
+
+
+def test_my_shops_lists_only_the_account_s_shops(client: FlaskClient, m: SimpleNamespace) -> None:
+    response = client.get(BASE, headers=m.auth)
+    assert response.status_code == 200
+    assert response.json == [
+        {
+            "id": m.shop.id,
+            "slug": m.shop.slug,
+            "name": "Épicerie Fine",
+            "status": "approved",
+            "role": "owner",
+        }
+    ]
+    assert_error(client.get(BASE), 401)
+    resident = UserFactory(roles=[Role.RESIDENT])
+    db.session.commit()
+    assert_error(client.get(BASE, headers=bearer(resident)), 403)

@@ -605,3 +605,18 @@ def test_my_shops_lists_only_the_account_s_shops(client: FlaskClient, m: SimpleN
     resident = UserFactory(roles=[Role.RESIDENT])
     db.session.commit()
     assert_error(client.get(BASE, headers=bearer(resident)), 403)
+
+
+def test_product_list_queries_do_not_grow_with_the_page(
+    client: FlaskClient, m: SimpleNamespace, count_queries: Any
+) -> None:
+    url = f"{m.url}/products"
+    client.get(url, headers=m.auth)  # the token's first use records it
+    with count_queries() as two:
+        assert len(client.get(url, headers=m.auth).json) == 2
+    for i in range(4):
+        VariantFactory(product__shop=m.shop, sku=f"MORE-{i}")
+    db.session.commit()
+    with count_queries() as six:
+        assert len(client.get(url, headers=m.auth).json) == 6
+    assert six.count == two.count

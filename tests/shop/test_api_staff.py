@@ -16,7 +16,7 @@ from marketplace.extensions import db
 from marketplace.models import FulfilmentMethod, Role
 from marketplace.payments import Intent, gateway
 from shop import operations as ops
-from shop.models import SubOrder, SubOrderStatus
+from shop.models import Order, SubOrder, SubOrderStatus
 from shop.operations.payments import handle_stripe_event
 from tests.factories import UserFactory
 from tests.shop import test_orders
@@ -41,6 +41,30 @@ def assert_error(response: Any, code: int) -> dict[str, Any]:
     return body
 
 
+def place_paid(resident: Any, items: list[tuple[Any, int]]) -> Order:
+    """Basket, checkout (click-and-collect) and the payment webhook, through the
+    operations; the provider must be faked (see `paid`)."""
+    basket = ops.user_basket(resident)
+    for variant, quantity in items:
+        ops.set_quantity(basket, variant.id, quantity)
+    shops = {variant.product.shop_id for variant, _quantity in items}
+    order = ops.place_order(
+        resident,
+        basket,
+        dict.fromkeys(shops, FulfilmentMethod.CLICK_AND_COLLECT),
+        ops.Contact("Camille Martin", "camille@example.org", "06 12 34 56 78"),
+        uuid.uuid4(),
+    )
+    event = {
+        "id": f"evt_api_{uuid.uuid4().hex[:16]}",
+        "type": "payment_intent.succeeded",
+        "data": {"object": {"id": order.payments[-1].intent_id, "amount": order.total_cents}},
+    }
+    assert handle_stripe_event(event) == "paid"
+    db.session.commit()
+    return order
+
+
 @pytest.fixture
 def paid(app, two_shops, monkeypatch) -> dict[str, Any]:
     """A paid order (2 books at 19,90 from shop a, 1 cheese at 6,50 from shop b)
@@ -60,23 +84,7 @@ def paid(app, two_shops, monkeypatch) -> dict[str, Any]:
     monkeypatch.setattr(provider, "create_intent", create_intent)
     monkeypatch.setattr(provider, "refund", refund)
     resident = UserFactory(roles=[Role.RESIDENT])
-    basket = ops.user_basket(resident)
-    ops.set_quantity(basket, two_shops["book"].id, 2)
-    ops.set_quantity(basket, two_shops["cheese"].id, 1)
-    order = ops.place_order(
-        resident,
-        basket,
-        {shop.id: FulfilmentMethod.CLICK_AND_COLLECT for shop in (two_shops["a"], two_shops["b"])},
-        ops.Contact("Camille Martin", "camille@example.org", "06 12 34 56 78"),
-        uuid.uuid4(),
-    )
-    event = {
-        "id": f"evt_api_{uuid.uuid4().hex[:16]}",
-        "type": "payment_intent.succeeded",
-        "data": {"object": {"id": order.payments[-1].intent_id, "amount": order.total_cents}},
-    }
-    assert handle_stripe_event(event) == "paid"
-    db.session.commit()
+    order = place_paid(resident, [(two_shops["book"], 2), (two_shops["cheese"], 1)])
     subs = {s.shop_id: s for s in order.sub_orders}
     return {
         **two_shops,
@@ -253,3 +261,34 @@ def test_tokens_and_roles(client, q) -> None:
     db.session.commit()
     assert_error(client.get(q["url"], headers=bearer(courier)), 403)
     assert fresh(q["sub_a"]).status is S.PAID
+
+
+def test_a_refund_the_bank_refuses_is_502_and_kept(client, q, monkeypatch) -> None:
+    from marketplace.payments import PaymentError
+    from shop.models import Refund
+
+    def refuse(*args: Any, **kwargs: Any) -> str:
+        raise PaymentError("Le remboursement a échoué.")
+
+    monkeypatch.setattr(gateway(), "refund", refuse)
+    response = client.post(f"{q['sub_url']}/refunds", json={"amount_cents": 100}, headers=q["auth"])
+    assert_error(response, 502)
+    refused = client.post(f"{q['sub_url']}/refuse", json={"reason": "Fermé"}, headers=q["auth"])
+    assert_error(refused, 502)
+    assert fresh(q["sub_a"]).status is S.REFUSED  # refused; the refund is retried later
+    rows = db.session.query(Refund).filter(Refund.sub_order_id == q["sub_a"].id).all()
+    assert rows and {r.status for r in rows} == {"failed"}
+
+
+def test_the_queue_list_does_not_grow_queries_with_its_length(client, q, count_queries) -> None:
+    client.get(q["url"], headers=q["auth"])  # the token's first use records it
+    with count_queries() as one:
+        assert client.get(q["url"], headers=q["auth"]).status_code == 200
+    q["book"].stock = 10
+    db.session.commit()
+    for _ in range(3):  # more paid sub-orders of shop a
+        place_paid(UserFactory(roles=[Role.RESIDENT]), [(q["book"], 1)])
+    with count_queries() as four:
+        listed = client.get(q["url"], headers=q["auth"])
+    assert len(listed.json) == 4
+    assert four.count == one.count

@@ -4,7 +4,15 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from . import views
+    from marketplace import events
+
+    from . import tasks, views
+    from .operations import jobs
 
     app.register_blueprint(views.bp)
     app.register_blueprint(views.zones_bp)
+    app.register_blueprint(views.couriers_admin_bp)
+    # A job for each express sub-order the shop marks ready (weak=False: the
+    # receiver lives as long as the module).
+    events.suborder_ready.connect(jobs.on_suborder_ready, weak=False)
+    tasks.init_app(app)

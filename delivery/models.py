@@ -12,11 +12,12 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.extensions import Base
-from marketplace.models import Territory, TimestampMixin, UTCDateTime, _enum, utcnow
+from marketplace.models import Territory, TimestampMixin, User, UTCDateTime, _enum, utcnow
+from merchants.models import Shop
 
 
 class ZoneKind(enum.StrEnum):
@@ -41,3 +42,136 @@ class DeliveryZone(TimestampMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     territory: Mapped[Territory] = relationship()
+
+
+# --- couriers and their jobs ---------------------------------------------------------
+
+
+class Vehicle(enum.StrEnum):
+    FOOT = "foot"
+    BIKE = "bike"
+    CARGO_BIKE = "cargo_bike"
+    VAN = "van"
+
+
+class CourierStatus(enum.StrEnum):
+    PENDING = "pending"  # signed up, waiting for the collectivité
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+class Courier(TimestampMixin, Base):
+    """A user's courier account: approved by collectivité staff before any job."""
+
+    __tablename__ = "courier"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), unique=True
+    )
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"), index=True)
+    vehicle: Mapped[Vehicle] = mapped_column(_enum(Vehicle, "courier_vehicle"))
+    capacity_kg: Mapped[int] = mapped_column(Integer)
+    phone: Mapped[str] = mapped_column(String(30))
+    status: Mapped[CourierStatus] = mapped_column(
+        _enum(CourierStatus, "courier_status"), default=CourierStatus.PENDING, index=True
+    )
+    available: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The last position the courier gave (form or the browser's geolocation).
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    position_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    territory: Mapped[Territory] = relationship()
+
+
+class JobStatus(enum.StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    PICKED_UP = "picked_up"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class DeliveryJob(TimestampMixin, Base):
+    """Carrying one express sub-order from its shop to the resident.
+
+    The sub-order belongs to the shop domain (above this one): named by table only,
+    its fields copied from the `suborder_ready` sender when the job is made.
+    """
+
+    __tablename__ = "delivery_job"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub_order_id: Mapped[int] = mapped_column(
+        ForeignKey("sub_order.id", ondelete="CASCADE"), index=True
+    )
+    reference: Mapped[str] = mapped_column(String(20))
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"), index=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), index=True)
+    shop_latitude: Mapped[float] = mapped_column(Float)
+    shop_longitude: Mapped[float] = mapped_column(Float)
+    drop_address: Mapped[str] = mapped_column(String(300), default="")
+    drop_latitude: Mapped[float] = mapped_column(Float)
+    drop_longitude: Mapped[float] = mapped_column(Float)
+    slot_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    slot_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[JobStatus] = mapped_column(
+        _enum(JobStatus, "delivery_job_status"), default=JobStatus.OPEN, index=True
+    )
+    courier_id: Mapped[int | None] = mapped_column(ForeignKey("courier.id"), index=True)
+    # The shop checks the courier has the sub-order's pickup code; the resident
+    # gives the courier the delivery code as proof.
+    pickup_code: Mapped[str] = mapped_column(String(8))
+    delivery_code: Mapped[str] = mapped_column(String(8))
+    fee_cents: Mapped[int] = mapped_column(Integer, default=0)
+    failure_reason: Mapped[str | None] = mapped_column(String(500))
+    # Dispatch: how far the offers went, when last, and whether staff must step in.
+    offer_round: Mapped[int] = mapped_column(Integer, default=0)
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    picked_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+    courier: Mapped[Courier | None] = relationship()
+    shop: Mapped[Shop] = relationship()
+    events: Mapped[list[JobEvent]] = relationship(
+        cascade="all, delete-orphan", order_by="JobEvent.id", back_populates="job"
+    )
+
+
+class JobEventKind(enum.StrEnum):
+    CREATED = "created"
+    OFFERED = "offered"
+    ESCALATED = "escalated"
+    ACCEPTED = "accepted"
+    ASSIGNED = "assigned"  # by collectivité staff
+    RELEASED = "released"  # taken back from a courier by staff
+    PICKED_UP = "picked_up"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class JobEvent(Base):
+    """What happened to a job, when and to whom: offers included."""
+
+    __tablename__ = "delivery_job_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("delivery_job.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[JobEventKind] = mapped_column(_enum(JobEventKind, "delivery_job_event_kind"))
+    courier_id: Mapped[int | None] = mapped_column(
+        ForeignKey("courier.id", ondelete="SET NULL"), index=True
+    )
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    note: Mapped[str] = mapped_column(String(500), default="")
+    distance_km: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+    job: Mapped[DeliveryJob] = relationship(back_populates="events")

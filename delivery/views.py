@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_decimal
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -12,24 +14,311 @@ from marketplace.extensions import db
 from marketplace.models import Role, Territory
 from marketplace.security import role_required
 
+from .models import Courier, CourierStatus, JobStatus, Vehicle
 from .operations import (
     ZoneError,
     clear_zone_polygon,
+    couriers,
+    dispatch,
     express_zone,
+    jobs,
     parse_zone_geojson,
     set_zone_communes,
     set_zone_polygon,
     zone_shape,
 )
+from .operations.couriers import approved_courier
 
 bp = Blueprint("delivery", __name__, url_prefix="/livreur", template_folder="templates")
+
+VEHICLE_LABELS = {
+    Vehicle.FOOT: _l("À pied"),
+    Vehicle.BIKE: _l("Vélo"),
+    Vehicle.CARGO_BIKE: _l("Vélo cargo"),
+    Vehicle.VAN: _l("Utilitaire"),
+}
+COURIER_STATUS_LABELS = {
+    CourierStatus.PENDING: _l("En attente"),
+    CourierStatus.APPROVED: _l("Validé"),
+    CourierStatus.REFUSED: _l("Refusé"),
+}
+JOB_STATUS_LABELS = {
+    JobStatus.OPEN: _l("À prendre"),
+    JobStatus.ACCEPTED: _l("Acceptée"),
+    JobStatus.PICKED_UP: _l("En livraison"),
+    JobStatus.DELIVERED: _l("Livrée"),
+    JobStatus.FAILED: _l("Échec"),
+}
+
+
+# --- the courier's pages (phone first) ------------------------------------------------
+
+
+def _courier() -> Courier:
+    courier = approved_courier(current_user)
+    if courier is None:
+        abort(403)
+    return courier
+
+
+def _float_arg(name: str) -> float | None:
+    try:
+        return float(request.args[name])
+    except (KeyError, ValueError):
+        return None
 
 
 @bp.get("/")
 @role_required(Role.COURIER)
 def courier_home() -> str:
-    """The courier's jobs; delivery jobs arrive with the logistics issue."""
-    return render_template("delivery/courier_home.html")
+    """Open jobs near me (nearest shop first), the jobs in hand, today's earnings."""
+    courier = approved_courier(current_user)
+    if courier is None:  # the role without an approved account (given by hand)
+        return render_template("delivery/courier_home.html", courier=None)
+    lat, lon = _float_arg("lat"), _float_arg("lon")
+    if lat is not None and lon is not None and (abs(lat) > 90 or abs(lon) > 180):
+        lat = lon = None
+    since = jobs.paris_midnight()
+    return render_template(
+        "delivery/courier_home.html",
+        courier=courier,
+        near=jobs.open_jobs_near(courier, lat, lon),
+        format_decimal=format_decimal,
+        today=jobs.todays_jobs(courier),
+        earned_today=couriers.earnings_cents(courier, since),
+        JobStatus=JobStatus,
+        statuses=JOB_STATUS_LABELS,
+    )
+
+
+@bp.get("/historique")
+@role_required(Role.COURIER)
+def courier_history() -> str:
+    courier = _courier()
+    month = jobs.paris_midnight().replace(day=1)
+    return render_template(
+        "delivery/courier_history.html",
+        courier=courier,
+        done=jobs.history(courier),
+        earned_today=couriers.earnings_cents(courier, jobs.paris_midnight()),
+        earned_month=couriers.earnings_cents(courier, month),
+        earned_total=couriers.earnings_cents(courier),
+        JobStatus=JobStatus,
+        statuses=JOB_STATUS_LABELS,
+    )
+
+
+@bp.route("/inscription", methods=["GET", "POST"])
+@login_required
+def courier_signup() -> Response | tuple[str, int] | str:
+    """Any signed-in user asks to become a courier; the collectivité approves."""
+    courier = couriers.courier_of(current_user)
+    errors: dict[str, str] = {}
+    form = request.form
+    if request.method == "POST":
+        territory = db.session.scalar(select(Territory).order_by(Territory.id).limit(1))
+        if territory is None:
+            abort(404)
+        try:
+            courier = couriers.sign_up(
+                current_user,
+                territory,
+                form.get("vehicle", ""),
+                form.get("capacity_kg", ""),
+                form.get("phone", ""),
+            )
+        except couriers.CourierError as exc:
+            db.session.rollback()
+            errors[exc.field or "form"] = exc.message
+            return render_template(
+                "delivery/courier_signup.html",
+                courier=courier,
+                errors=errors,
+                values=form,
+                vehicles=VEHICLE_LABELS,
+            ), 400
+        db.session.commit()
+        if courier.status is CourierStatus.APPROVED:
+            flash(_("Vos informations de livreur sont à jour."), "success")
+        else:
+            flash(_("Demande envoyée : la collectivité va la valider."), "success")
+        return redirect(url_for(".courier_signup"))
+    values = (
+        {
+            "vehicle": courier.vehicle.value,
+            "capacity_kg": courier.capacity_kg,
+            "phone": courier.phone,
+        }
+        if courier is not None
+        else {}
+    )
+    return render_template(
+        "delivery/courier_signup.html",
+        courier=courier,
+        errors=errors,
+        values=values,
+        vehicles=VEHICLE_LABELS,
+    )
+
+
+@bp.post("/disponibilite")
+@role_required(Role.COURIER)
+def toggle_available() -> Response:
+    courier = _courier()
+    couriers.set_available(courier, request.form.get("available") == "1")
+    db.session.commit()
+    if courier.available:
+        flash(_("Vous êtes disponible : les courses vous seront proposées."), "success")
+    else:
+        flash(_("Vous êtes indisponible : plus aucune course ne vous sera proposée."), "info")
+    return redirect(url_for(".courier_home"))
+
+
+@bp.post("/position")
+@role_required(Role.COURIER)
+def set_position() -> Response:
+    courier = _courier()
+    try:
+        lat, lon = couriers.parse_position(request.form.get("lat"), request.form.get("lon"))
+    except couriers.CourierError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for(".courier_home"))
+    couriers.set_position(courier, lat, lon)
+    db.session.commit()
+    flash(_("Position enregistrée."), "success")
+    return redirect(url_for(".courier_home"))
+
+
+def _job_step(job_id: int, step: str) -> Response:
+    courier = _courier()
+    try:
+        if step == "accept":
+            jobs.accept(job_id, courier)
+            message = _("Course acceptée : allez la retirer à la boutique.")
+        else:
+            job = jobs.locked_job(job_id)
+            if job is None or job.courier_id != courier.id:
+                abort(404)
+            if step == "pickup":
+                jobs.pick_up(job, courier, request.form.get("code", ""))
+                message = _("Colis retiré : en route vers le client.")
+            elif step == "deliver":
+                jobs.deliver(job, courier, request.form.get("code", ""))
+                message = _("Livraison confirmée. Merci !")
+            else:
+                jobs.fail(job, courier, request.form.get("reason", ""))
+                message = _("Échec signalé : rapportez le colis à la boutique.")
+    except jobs.JobError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for(".courier_home"))
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(".courier_home"))
+
+
+@bp.post("/courses/<int:job_id>/accepter")
+@role_required(Role.COURIER)
+def accept_job(job_id: int) -> Response:
+    return _job_step(job_id, "accept")
+
+
+@bp.post("/courses/<int:job_id>/retrait")
+@role_required(Role.COURIER)
+def pick_up_job(job_id: int) -> Response:
+    return _job_step(job_id, "pickup")
+
+
+@bp.post("/courses/<int:job_id>/livraison")
+@role_required(Role.COURIER)
+def deliver_job(job_id: int) -> Response:
+    return _job_step(job_id, "deliver")
+
+
+@bp.post("/courses/<int:job_id>/echec")
+@role_required(Role.COURIER)
+def fail_job(job_id: int) -> Response:
+    return _job_step(job_id, "fail")
+
+
+# --- the collectivité: courier approvals and the dispatch board -----------------------
+
+couriers_admin_bp = Blueprint(
+    "delivery_couriers",
+    __name__,
+    url_prefix="/collectivite/livreurs",
+    template_folder="templates",
+)
+
+
+@couriers_admin_bp.get("/")
+@role_required(Role.STAFF)
+def couriers_index() -> str:
+    everyone = list(db.session.scalars(select(Courier).order_by(Courier.status, Courier.id)))
+    return render_template(
+        "delivery/couriers_admin.html",
+        pending=[c for c in everyone if c.status is CourierStatus.PENDING],
+        others=[c for c in everyone if c.status is not CourierStatus.PENDING],
+        vehicles=VEHICLE_LABELS,
+        statuses=COURIER_STATUS_LABELS,
+    )
+
+
+@couriers_admin_bp.post("/<int:courier_id>/decision")
+@role_required(Role.STAFF)
+def decide_courier(courier_id: int) -> Response:
+    courier = db.session.get(Courier, courier_id)
+    if courier is None:
+        abort(404)
+    approve = request.form.get("decision") == "approve"
+    couriers.decide(courier, current_user, approve)
+    db.session.commit()
+    name = courier.user.display_name
+    if approve:
+        flash(_("%(name)s est maintenant livreur.", name=name), "success")
+    else:
+        flash(_("Demande de %(name)s refusée.", name=name), "info")
+    return redirect(url_for(".couriers_index"))
+
+
+@couriers_admin_bp.get("/dispatch")
+@role_required(Role.STAFF)
+def dispatch_board() -> str:
+    board = dispatch.todays_board()
+    territory_ids = {job.territory_id for job in board}
+    available = {tid: dispatch.approved_couriers(tid) for tid in territory_ids}
+    return render_template(
+        "delivery/dispatch.html",
+        board=board,
+        available=available,
+        statuses=JOB_STATUS_LABELS,
+        JobStatus=JobStatus,
+    )
+
+
+@couriers_admin_bp.post("/courses/<int:job_id>/attribuer")
+@role_required(Role.STAFF)
+def assign_job(job_id: int) -> Response:
+    job = jobs.locked_job(job_id)
+    if job is None:
+        abort(404)
+    try:
+        if request.form.get("courier_id"):
+            courier = db.session.get(Courier, request.form.get("courier_id", type=int) or 0)
+            if courier is None:
+                abort(404)
+            dispatch.assign(job, courier, current_user)
+            message = _("Course %(ref)s attribuée.", ref=job.reference)
+        else:
+            dispatch.release(job, current_user)
+            message = _("Course %(ref)s remise en attente.", ref=job.reference)
+    except jobs.JobError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for(".dispatch_board"))
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(".dispatch_board"))
 
 
 # --- the collectivité's express zone editor ------------------------------------

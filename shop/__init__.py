@@ -8,6 +8,7 @@ def init_app(app: Flask) -> None:
 
     from . import api as shop_api
     from . import api_staff, notifications, tasks, views, webhooks
+    from .operations import delivery_sync
 
     app.register_blueprint(views.bp)
     app.register_blueprint(views.staff_bp)
@@ -17,3 +18,4 @@ def init_app(app: Flask) -> None:
     views.init_app(app)
     notifications.init_app(app)
     tasks.init_app(app)
+    delivery_sync.connect()

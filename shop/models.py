@@ -45,6 +45,11 @@ class SubOrderStatus(enum.StrEnum):
     REFUSED = "refused"
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
+    # Express delivery by a courier (delivery jobs, see shop/operations/delivery_sync.py)
+    HANDED_TO_COURIER = "handed_to_courier"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    DELIVERY_FAILED = "delivery_failed"
 
 
 class PaymentStatus(enum.StrEnum):

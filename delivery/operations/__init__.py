@@ -3,6 +3,9 @@
 availability(shop, method, paid_at, point) -> Availability
 delivery_fee(method, shop, point, weight_grams, territory) -> int cents
 point_in_zone(territory, lat, lon) -> bool
+
+Couriers (couriers), their jobs (jobs) and dispatch (dispatch) are sub-modules,
+imported by name: `from delivery.operations import jobs`.
 """
 
 from .config import DeliverySettings

@@ -1,0 +1,190 @@
+"""Dispatch: a new job is offered to the available couriers nearest its shop; when
+nobody accepts in time the offer goes wider, then the job is flagged for the
+collectivité's staff, who can also assign and reassign by hand.
+
+Settings (`Territory.settings["delivery"]`, integers): `dispatch_batch` (couriers
+per offer, 3), `dispatch_radius_km` (5, doubled each round), `dispatch_wait_minutes`
+(before the next round, 10), `dispatch_rounds` (offers before staff is told, 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from geopy.distance import geodesic
+from sqlalchemy import select
+
+from marketplace.extensions import db
+from marketplace.models import Territory, User, utcnow
+
+from ..models import Courier, CourierStatus, DeliveryJob, JobEvent, JobEventKind, JobStatus
+from .config import translate as _
+from .couriers import territory_setting
+from .jobs import JobError, _event, paris_midnight
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    batch: int
+    radius_km: int
+    wait_minutes: int
+    rounds: int
+
+    @classmethod
+    def of(cls, territory: Territory | None) -> DispatchSettings:
+        return cls(
+            batch=max(1, territory_setting(territory, "dispatch_batch", 3)),
+            radius_km=max(1, territory_setting(territory, "dispatch_radius_km", 5)),
+            wait_minutes=territory_setting(territory, "dispatch_wait_minutes", 10),
+            rounds=max(1, territory_setting(territory, "dispatch_rounds", 2)),
+        )
+
+
+def nearest_couriers(job: DeliveryJob) -> list[tuple[Courier, float]]:
+    """Available approved couriers of the job's territory with a known position,
+    nearest its shop first."""
+    couriers = db.session.scalars(
+        select(Courier).where(
+            Courier.territory_id == job.territory_id,
+            Courier.status == CourierStatus.APPROVED,
+            Courier.available.is_(True),
+            Courier.latitude.is_not(None),
+            Courier.longitude.is_not(None),
+        )
+    )
+    ranked = [
+        (c, float(geodesic((c.latitude, c.longitude), (job.shop_latitude, job.shop_longitude)).km))
+        for c in couriers
+    ]
+    ranked.sort(key=lambda pair: (pair[1], pair[0].id))
+    return ranked
+
+
+def offered_to(job: DeliveryJob) -> set[int]:
+    return {
+        cid
+        for cid in db.session.scalars(
+            select(JobEvent.courier_id).where(
+                JobEvent.job_id == job.id, JobEvent.kind == JobEventKind.OFFERED
+            )
+        )
+        if cid is not None
+    }
+
+
+def offer(job: DeliveryJob, now: datetime | None = None) -> list[Courier]:
+    """One round of offers: the nearest couriers not offered yet, within a radius
+    that doubles each round. Records each offer; returns who got it."""
+    if job.status is not JobStatus.OPEN:
+        return []
+    now = now or utcnow()
+    settings = DispatchSettings.of(db.session.get(Territory, job.territory_id))
+    round_no = job.offer_round + 1
+    radius = settings.radius_km * 2 ** (round_no - 1)
+    batch = settings.batch * round_no
+    already = offered_to(job)
+    chosen = [(c, km) for c, km in nearest_couriers(job) if c.id not in already and km <= radius][
+        :batch
+    ]
+    for courier, km in chosen:
+        _event(
+            job,
+            JobEventKind.OFFERED,
+            courier.id,
+            distance_km=round(km, 3),
+            note=f"round {round_no}",
+        )
+    job.offer_round = round_no
+    job.offered_at = now
+    db.session.flush()
+    return [c for c, _km in chosen]
+
+
+def escalate(now: datetime | None = None) -> tuple[int, int]:
+    """Jobs still open after their wait: offered wider, or flagged for staff once
+    the rounds are spent (or never offered yet: offered now). Returns (re-offered,
+    flagged)."""
+    now = now or utcnow()
+    reoffered = flagged = 0
+    jobs = db.session.scalars(
+        select(DeliveryJob)
+        .where(DeliveryJob.status == JobStatus.OPEN, DeliveryJob.escalated_at.is_(None))
+        .order_by(DeliveryJob.id)
+        .with_for_update(skip_locked=True)
+    )
+    for job in list(jobs):
+        settings = DispatchSettings.of(db.session.get(Territory, job.territory_id))
+        if job.offered_at is not None and now - job.offered_at < timedelta(
+            minutes=settings.wait_minutes
+        ):
+            continue
+        if job.offer_round < settings.rounds:
+            offer(job, now)
+            reoffered += 1
+        else:
+            job.escalated_at = now
+            _event(job, JobEventKind.ESCALATED, note="no courier accepted")
+            flagged += 1
+    db.session.flush()
+    return reoffered, flagged
+
+
+# --- the collectivité's dispatch page ------------------------------------------------
+
+
+def todays_board(territory_id: int | None = None, now: datetime | None = None) -> list[DeliveryJob]:
+    """Every job made today (Paris time), or still unfinished, flagged ones first."""
+    since = paris_midnight(now)
+    query = select(DeliveryJob).where(
+        (DeliveryJob.created_at >= since)
+        | DeliveryJob.status.in_((JobStatus.OPEN, JobStatus.ACCEPTED, JobStatus.PICKED_UP))
+    )
+    if territory_id is not None:
+        query = query.where(DeliveryJob.territory_id == territory_id)
+    jobs = list(db.session.scalars(query.order_by(DeliveryJob.id)))
+    jobs.sort(key=lambda j: (j.escalated_at is None or j.status is not JobStatus.OPEN, j.id))
+    return jobs
+
+
+def approved_couriers(territory_id: int) -> list[Courier]:
+    return list(
+        db.session.scalars(
+            select(Courier)
+            .where(Courier.territory_id == territory_id, Courier.status == CourierStatus.APPROVED)
+            .order_by(Courier.available.desc(), Courier.id)
+        )
+    )
+
+
+def assign(job: DeliveryJob, courier: Courier, staff: User) -> None:
+    """Staff give an open job to a courier, or take an accepted one from its courier
+    and give it to another (before pick-up: the parcel is still at the shop)."""
+    if job.status not in (JobStatus.OPEN, JobStatus.ACCEPTED):
+        raise JobError(_("Seule une course pas encore retirée peut être attribuée."))
+    if courier.status is not CourierStatus.APPROVED or courier.territory_id != job.territory_id:
+        raise JobError(_("Ce livreur ne peut pas prendre cette course."))
+    if job.courier_id == courier.id:
+        return
+    if job.courier_id is not None:
+        _event(job, JobEventKind.RELEASED, job.courier_id, staff)
+    job.courier_id = courier.id
+    job.status = JobStatus.ACCEPTED
+    job.accepted_at = utcnow()
+    job.escalated_at = None
+    _event(job, JobEventKind.ASSIGNED, courier.id, staff)
+    db.session.flush()
+
+
+def release(job: DeliveryJob, staff: User) -> None:
+    """Staff take an accepted job back: open again, offered anew."""
+    if job.status is not JobStatus.ACCEPTED:
+        raise JobError(_("Seule une course acceptée et pas encore retirée peut être reprise."))
+    _event(job, JobEventKind.RELEASED, job.courier_id, staff)
+    job.courier_id = None
+    job.status = JobStatus.OPEN
+    job.accepted_at = None
+    job.offer_round = 0
+    job.offered_at = None
+    job.escalated_at = None
+    db.session.flush()

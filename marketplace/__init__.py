@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 
 from . import config as config_module
+from . import runtime
 from .extensions import (
     api,
     babel,
@@ -35,6 +36,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    if runtime.NEEDS_GUARD:
+        app.wsgi_app = runtime.CollectBetweenRequests(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

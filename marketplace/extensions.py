@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,8 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+from .runtime import between_units_of_work
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -64,6 +67,9 @@ class Database:
         url = app.config["SQLALCHEMY_DATABASE_URI"]
         engine = create_engine(url, **_engine_options(url))
         app.extensions["sqlalchemy_engine"] = engine
+        # Pools must not cross a fork (gunicorn --preload, Celery prefork): the child
+        # drops the parent's pooled connections without closing them.
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
         app.teardown_appcontext(self._remove_session)
 
     @staticmethod
@@ -114,8 +120,11 @@ def celery_init_app(app: Flask) -> Celery:
             # Its own app context, so its own database session: an in-process
             # (eager) task started from an after-commit hook must not reuse the
             # request's session, which cannot run SQL at that moment.
-            with app.app_context():
-                return self.run(*args, **kwargs)
+            def run() -> object:
+                with app.app_context():
+                    return self.run(*args, **kwargs)
+
+            return between_units_of_work(run)
 
     celery_app.Task = FlaskTask  # type: ignore[misc]
     celery_app.config_from_object(app.config["CELERY"])

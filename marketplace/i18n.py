@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_currency as babel_format_currency
 from flask import Flask, current_app, request, session
-from flask_babel import format_currency, format_datetime, get_locale
+from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -25,7 +27,13 @@ def select_locale() -> str:
 
 def money(cents: int) -> str:
     """Format integer cents as euros in the current locale ("12,50 €")."""
-    return str(format_currency(Decimal(cents) / 100, "EUR"))
+    return _money(cents, str(get_locale()))
+
+
+@lru_cache(maxsize=4096)
+def _money(cents: int, locale: str) -> str:
+    # Babel's currency formatting costs about a millisecond; pages repeat prices.
+    return str(babel_format_currency(Decimal(cents) / 100, "EUR", locale=locale))
 
 
 def local_time(value: datetime | None, fmt: str = "medium") -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, StringField
-from wtforms.validators import Email, InputRequired, Length, NumberRange, Regexp
+from wtforms import HiddenField, IntegerField, SelectField, StringField
+from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, Regexp
 
 from .operations import MAX_QUANTITY
 
@@ -46,3 +46,8 @@ class CheckoutForm(FlaskForm):
             ),
         ],
     )
+    # The delivery address: asked when a chosen method delivers (checked by the
+    # checkout, which names the missing part); the communes are the territory's.
+    street = StringField(_l("Numéro et rue"), validators=[Optional(), Length(max=200)])
+    postcode = StringField(_l("Code postal"), validators=[Optional(), Length(max=10)])
+    commune = SelectField(_l("Commune"), choices=[], validate_choice=False)

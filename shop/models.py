@@ -8,7 +8,9 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -139,6 +141,16 @@ class SubOrder(TimestampMixin, Base):
     )
     items_cents: Mapped[int] = mapped_column(Integer)
     delivery_fee_cents: Mapped[int] = mapped_column(Integer, default=0)
+    # Deliveries: the address as given, its point (the commune's when approximate),
+    # the express slot chosen and the expected window (standard: 3 to 7 days).
+    delivery_address: Mapped[str | None] = mapped_column(String(300))
+    delivery_latitude: Mapped[float | None] = mapped_column(Float)
+    delivery_longitude: Mapped[float | None] = mapped_column(Float)
+    delivery_approximate: Mapped[bool] = mapped_column(Boolean, default=False)
+    delivery_slot_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivery_slot_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expected_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expected_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ready_not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
     pickup_code: Mapped[str] = mapped_column(String(8))
     # Commission frozen at payment (rates are configuration and may change later):

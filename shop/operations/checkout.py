@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
+from flask import has_request_context
+from flask_babel import gettext
 from sqlalchemy import select, update
 
-from delivery.operations import available_methods
+from delivery.operations import (
+    Availability,
+    DeliveryOption,
+    NotAvailable,
+    availability,
+    delivery_fee,
+    delivery_options,
+)
 from marketplace.extensions import db
-from marketplace.models import FulfilmentMethod, User, utcnow
+from marketplace.geo import GeoPoint, locate
+from marketplace.models import Commune, FulfilmentMethod, Territory, User, utcnow
 from marketplace.payments import gateway
 from merchants.models import Variant
 
@@ -38,6 +50,106 @@ class Contact:
     phone: str
 
 
+# A variant without a weight counts as this much in the standard parcel.
+DEFAULT_ITEM_WEIGHT_GRAMS = 500
+DELIVERIES = (
+    FulfilmentMethod.EXPRESS,
+    FulfilmentMethod.STANDARD,
+    FulfilmentMethod.MERCHANT_DELIVERY,
+)
+
+
+def _(msgid: str, **values: object) -> str:
+    """The resident's language in a request, the French text elsewhere."""
+    if has_request_context():
+        return str(gettext(msgid, **values))
+    return msgid % values if values else msgid
+
+
+@dataclass(frozen=True)
+class DeliveryAddress:
+    """Where the deliveries go: the text as given and its point (maybe approximate)."""
+
+    street: str
+    postcode: str
+    commune: Commune
+    point: GeoPoint
+
+    @property
+    def text(self) -> str:
+        return f"{self.street}, {self.postcode} {self.commune.name}"[:300]
+
+
+@dataclass(frozen=True)
+class ShopChoice:
+    """The resident's choice for one shop: a method and, for express, a slot start."""
+
+    method: FulfilmentMethod | None
+    slot: datetime | None = None
+
+
+@dataclass
+class ShopOffer:
+    """What the checkout page shows for one shop: every method it offers."""
+
+    group: ShopGroup
+    weight_grams: int
+    options: list[DeliveryOption] = field(default_factory=list)
+
+
+def parcel_weight(group: ShopGroup) -> int:
+    """The standard parcel's weight: each item's weight, 500 g when it has none."""
+    return sum(
+        (i.variant.weight_grams or DEFAULT_ITEM_WEIGHT_GRAMS) * i.quantity for i in group.items
+    )
+
+
+def delivery_address(
+    territory_id: int, street: str, postcode: str, commune_id: int | str | None
+) -> DeliveryAddress:
+    """Check and locate an address of the territory; CheckoutError naming the field."""
+    street = " ".join((street or "").split())
+    postcode = (postcode or "").strip()
+    problems = {}
+    commune = None
+    try:
+        commune = db.session.get(Commune, int(commune_id or 0))
+    except (TypeError, ValueError):
+        commune = None
+    if commune is None or commune.territory_id != territory_id:
+        problems["commune"] = _("Choisissez une commune du territoire.")
+        commune = None
+    if len(street) < 3 or len(street) > 200:
+        problems["street"] = _("Indiquez le numéro et la rue.")
+    if not re.fullmatch(r"[0-9]{5}", postcode):
+        problems["postcode"] = _("Code postal invalide (5 chiffres).")
+    elif commune is not None and commune.postcodes and postcode not in commune.postcodes:
+        problems["postcode"] = _(
+            "Ce code postal n'est pas celui de %(commune)s.", commune=commune.name
+        )
+    if problems or commune is None:
+        raise CheckoutError(problems)
+    return DeliveryAddress(street, postcode, commune, locate(street, postcode, commune))
+
+
+def shop_offers(
+    groups: list[ShopGroup], address: DeliveryAddress | None, now: datetime | None = None
+) -> list[ShopOffer]:
+    """Every method each shop offers, with availability, fee and timing, for the page."""
+    moment = now or utcnow()
+    point = address.point if address is not None else None
+    offers = []
+    territories: dict[int, Territory | None] = {}
+    for group in groups:
+        tid = group.shop.territory_id
+        if tid not in territories:
+            territories[tid] = db.session.get(Territory, tid)
+        weight = parcel_weight(group)
+        options = delivery_options(group.shop, moment, point, weight, territories[tid])
+        offers.append(ShopOffer(group, weight, options))
+    return offers
+
+
 def _reserve_stock(variant_id: int, quantity: int) -> bool:
     """Take stock atomically: the row is only updated if enough remains.
 
@@ -61,13 +173,19 @@ def _reference() -> str:
 def place_order(
     user: User,
     basket: Basket,
-    choices: Mapping[int, FulfilmentMethod],
+    choices: Mapping[int, FulfilmentMethod | ShopChoice],
     contact: Contact,
     checkout_key: uuid.UUID,
+    *,
+    address: DeliveryAddress | None = None,
+    now: datetime | None = None,
 ) -> Order:
     """Turn the basket into one order with one sub-order per shop, stock reserved.
 
-    The same checkout key returns the order already placed (double submission).
+    `choices` gives per shop id a method (or a ShopChoice with the express slot);
+    deliveries need `address`. Every rule is checked before anything is written:
+    a refused checkout leaves nothing behind. The same checkout key returns the
+    order already placed (double submission).
     """
     existing = db.session.scalar(select(Order).where(Order.checkout_key == checkout_key))
     if existing is not None:
@@ -77,7 +195,8 @@ def place_order(
     groups = group_by_shop(basket_quantities(basket))
     if not groups:
         raise CheckoutError({"basket": "Votre panier est vide."})
-    _check_choices(groups, choices)
+    moment = now or utcnow()
+    plans = _check_choices(groups, _as_choices(choices), address, moment)
     _check_unchanged(basket)
     order = Order(
         public_id=uuid.uuid4(),
@@ -91,7 +210,7 @@ def place_order(
         expires_at=reservation_deadline(utcnow()),
     )
     for group in groups:
-        order.sub_orders.append(_sub_order(group, choices[group.shop.id]))
+        order.sub_orders.append(_sub_order(group, plans[group.shop.id], address))
     order.total_cents = sum(s.total_cents for s in order.sub_orders)
     _reserve_all(groups)
     db.session.add(order)
@@ -101,6 +220,25 @@ def place_order(
     basket.lines.clear()
     _create_payment(order)
     return order
+
+
+def _as_choices(
+    choices: Mapping[int, FulfilmentMethod | ShopChoice],
+) -> dict[int, ShopChoice]:
+    return {
+        shop_id: c if isinstance(c, ShopChoice) else ShopChoice(c) for shop_id, c in choices.items()
+    }
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A checked choice: what the sub-order records."""
+
+    method: FulfilmentMethod
+    fee_cents: int
+    answer: Availability
+    slot_end: datetime | None = None
+    slot_start: datetime | None = None
 
 
 def _check_unchanged(basket: Basket) -> None:
@@ -116,16 +254,60 @@ def _check_unchanged(basket: Basket) -> None:
         )
 
 
-def _check_choices(groups: list[ShopGroup], choices: Mapping[int, FulfilmentMethod]) -> None:
-    problems = {}
+def _check_choices(
+    groups: list[ShopGroup],
+    choices: Mapping[int, ShopChoice],
+    address: DeliveryAddress | None,
+    moment: datetime,
+) -> dict[int, _Plan]:
+    """Each shop's method available for this address now, its fee and slot, or
+    CheckoutError with the reason next to the shop's fieldset."""
+    problems: dict[str, str] = {}
+    plans: dict[int, _Plan] = {}
+    point = address.point if address is not None else None
+    territories: dict[int, Territory | None] = {}
     for group in groups:
-        method = choices.get(group.shop.id)
-        if method not in available_methods(group.shop):
-            problems[f"fulfilment-{group.shop.id}"] = (
-                f"Choisissez un mode de retrait proposé par {group.shop.name}."
-            )
+        shop = group.shop
+        key = f"fulfilment-{shop.id}"
+        choice = choices.get(shop.id) or ShopChoice(None)
+        method = choice.method
+        if method is None or not shop.offers(method):
+            problems[key] = _("Choisissez un mode de retrait proposé par %(shop)s.", shop=shop.name)
+            continue
+        if method in DELIVERIES and address is None:
+            problems[key] = _("Indiquez une adresse de livraison.")
+            problems.setdefault("address", _("Indiquez une adresse de livraison."))
+            continue
+        tid = shop.territory_id
+        if tid not in territories:
+            territories[tid] = db.session.get(Territory, tid)
+        weight = parcel_weight(group)
+        answer = availability(
+            shop, method, moment, point, weight_grams=weight, territory=territories[tid]
+        )
+        if not answer.available:
+            problems[key] = f"{shop.name} : {answer.reason}"
+            continue
+        try:
+            fee = delivery_fee(method, shop, point, weight, territories[tid])
+        except NotAvailable as exc:
+            problems[key] = f"{shop.name} : {exc.reason}"
+            continue
+        plan = _Plan(method, fee, answer)
+        if method is FulfilmentMethod.EXPRESS:
+            slot = next((s for s in answer.slots if s.start == choice.slot), None)
+            if slot is None:
+                problems[f"slot-{shop.id}"] = (
+                    _("Choisissez un créneau de livraison.")
+                    if choice.slot is None
+                    else _("Créneau plus disponible, choisissez-en un autre.")
+                )
+                continue
+            plan = _Plan(method, fee, answer, slot.end, slot.start)
+        plans[shop.id] = plan
     if problems:
         raise CheckoutError(problems)
+    return plans
 
 
 def _reserve_all(groups: list[ShopGroup]) -> None:
@@ -141,15 +323,27 @@ def _reserve_all(groups: list[ShopGroup]) -> None:
         raise CheckoutError({"basket": f"Stock insuffisant pour : {names}. Ajustez votre panier."})
 
 
-def _sub_order(group: ShopGroup, method: FulfilmentMethod) -> SubOrder:
+def _sub_order(group: ShopGroup, plan: _Plan, address: DeliveryAddress | None) -> SubOrder:
     sub = SubOrder(
         shop_id=group.shop.id,
         reference=_reference(),
-        fulfilment_method=method,
+        fulfilment_method=plan.method,
         items_cents=group.subtotal_cents,
-        delivery_fee_cents=0,
+        delivery_fee_cents=plan.fee_cents,
         pickup_code=f"{secrets.randbelow(10**6):06d}",
     )
+    if plan.method in DELIVERIES and address is not None:
+        sub.delivery_address = address.text
+        sub.delivery_latitude = address.point.latitude
+        sub.delivery_longitude = address.point.longitude
+        sub.delivery_approximate = address.point.approximate
+    if plan.method is FulfilmentMethod.EXPRESS:
+        sub.delivery_slot_start, sub.delivery_slot_end = plan.slot_start, plan.slot_end
+        sub.expected_from, sub.expected_until = plan.slot_start, plan.slot_end
+    elif plan.method is FulfilmentMethod.STANDARD:
+        sub.expected_from, sub.expected_until = plan.answer.earliest, plan.answer.latest
+    else:
+        sub.expected_from = plan.answer.earliest
     for item in group.items:
         product = item.variant.product
         sub.lines.append(

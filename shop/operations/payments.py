@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from delivery.operations import earliest_ready
 from marketplace import events, ledger
 from marketplace.extensions import db
-from marketplace.models import StripeEvent, utcnow
+from marketplace.models import AccountKind, FulfilmentMethod, StripeEvent, utcnow
 
 from ..models import Order, OrderStatus, Payment, PaymentStatus, SubOrderStatus
 from .orders import transition
@@ -87,15 +87,31 @@ def mark_paid(order: Order, payment: Payment, paid_at: datetime) -> None:
     events.order_paid.send(order)
 
 
+PLATFORM_DELIVERY = (
+    "platform:delivery",
+    AccountKind.LIABILITY,
+    "Frais de livraison dus aux coursiers et transporteurs",
+)
+COURIER_METHODS = (FulfilmentMethod.EXPRESS, FulfilmentMethod.STANDARD)
+
+
 def _book_payment(order: Order, payment: Payment) -> None:
     """One balanced transaction: debit Stripe clearing with what was paid; per
     sub-order credit the shop (total − commission TTC), the platform's commission
-    (HT, rounded per line, delivery fees excluded) and the VAT on it."""
+    (HT, rounded per line, delivery fees excluded) and the VAT on it. The delivery
+    fee of an express or standard sub-order is the couriers' and carriers': it goes
+    to `platform:delivery`, not to the shop (a shop's own delivery fee stays its)."""
     from .refunds import payment_entries
 
     entries = [(ledger.STRIPE_CLEARING, payment.amount_cents)]
     for sub in order.sub_orders:
-        entries += payment_entries(sub)
+        credits = payment_entries(sub)
+        fee = sub.delivery_fee_cents or 0
+        if fee and sub.fulfilment_method in COURIER_METHODS:
+            payable = ledger.shop_payable(sub.shop_id)
+            credits = [(acc, amount + fee if acc == payable else amount) for acc, amount in credits]
+            credits.append((PLATFORM_DELIVERY, -fee))
+        entries += credits
     ledger.post(
         "payment",
         f"payment:{payment.intent_id}",

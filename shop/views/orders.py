@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -19,31 +20,44 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from delivery.operations import available_methods
 from marketplace.extensions import db
-from marketplace.models import FulfilmentMethod, Role
+from marketplace.models import Commune, FulfilmentMethod, Role
 from marketplace.payments import PaymentError, stripe_js_url
 from marketplace.security import role_required
 
 from .. import operations as ops
 from ..forms import CheckoutForm
 from ..models import Order, SubOrder
+from ..operations.checkout import (
+    DELIVERIES,
+    DeliveryAddress,
+    ShopChoice,
+    delivery_address,
+    shop_offers,
+)
 from .common import METHOD_LABELS, bp
 
 
 @bp.route("/commande", methods=["GET", "POST"])
 @role_required(Role.RESIDENT)
 def checkout() -> Any:
-    """Contact, fulfilment per shop, then payment; changes are shown, never applied."""
+    """Contact, fulfilment per shop (with the delivery address when a method needs
+    one), then payment; changes are shown, never applied."""
     basket_row = ops.user_basket(current_user)
     form = CheckoutForm()
     problems: dict[str, str] = {}
+    groups = ops.group_by_shop(ops.basket_quantities(basket_row))
+    _commune_choices(form, groups)
+    address: DeliveryAddress | None = None
+    checking = request.form.get("action") == "check"
     if request.method == "GET":
         _prefill(form)
+    elif checking:
+        address, problems = _address_for_page(form, groups)
     elif form.validate_on_submit():
-        groups = ops.group_by_shop(ops.basket_quantities(basket_row))
         try:
-            order = _place(form, basket_row, groups)
+            address = _address(form, groups)
+            order = _place(form, basket_row, groups, address)
         except ops.CheckoutError as exc:
             db.session.rollback()
             problems = exc.problems
@@ -54,24 +68,84 @@ def checkout() -> Any:
             db.session.commit()
             return redirect(url_for("storefront.pay", public_id=order.public_id))
         basket_row = ops.user_basket(current_user)
+    else:
+        address, _ignored = _address_for_page(form, groups)
+    if address is None and request.method == "POST" and not checking:
+        address, _ignored = _address_for_page(form, groups)
+    _address_errors(form, problems)
     changes = ops.acknowledge_changes(basket_row)
-    db.session.commit()
     groups = ops.group_by_shop(ops.basket_quantities(basket_row))
+    offers = shop_offers(groups, address)
+    db.session.commit()
     if not groups and not problems:
         flash(_("Votre panier est vide."), "info")
         return redirect(url_for("storefront.basket"))
-    status = 422 if request.method == "POST" else 200
+    status = 422 if request.method == "POST" and not checking else 200
     return render_template(
         "shop/checkout.html",
         form=form,
         groups=groups,
+        offers=offers,
+        address=address,
         changes=changes,
         total=sum(g.subtotal_cents for g in groups),
-        methods={g.shop.id: available_methods(g.shop) for g in groups},
         method_labels=METHOD_LABELS,
         problems=problems,
-        chosen={k: request.form.get(k) for k in request.form if k.startswith("fulfilment-")},
+        chosen={
+            k: request.form.get(k)
+            for k in request.form
+            if k.startswith("fulfilment-") or k.startswith("slot-")
+        },
     ), status
+
+
+def _commune_choices(form: CheckoutForm, groups: list[ops.ShopGroup]) -> None:
+    territory_id = groups[0].shop.territory_id if groups else None
+    communes = (
+        db.session.scalars(
+            select(Commune).where(Commune.territory_id == territory_id).order_by(Commune.name)
+        ).all()
+        if territory_id is not None
+        else []
+    )
+    form.commune.choices = [("", _("— choisissez —"))] + [(str(c.id), c.name) for c in communes]
+
+
+def _wants_address(form: CheckoutForm, groups: list[ops.ShopGroup]) -> bool:
+    """An address was typed, or a chosen method delivers."""
+    if any((f.data or "").strip() for f in (form.street, form.postcode, form.commune)):
+        return True
+    deliveries = {m.value for m in DELIVERIES}
+    return any(request.form.get(f"fulfilment-{g.shop.id}") in deliveries for g in groups)
+
+
+def _address(form: CheckoutForm, groups: list[ops.ShopGroup]) -> DeliveryAddress | None:
+    if not groups or not _wants_address(form, groups):
+        return None
+    return delivery_address(
+        groups[0].shop.territory_id,
+        form.street.data or "",
+        form.postcode.data or "",
+        form.commune.data,
+    )
+
+
+def _address_for_page(
+    form: CheckoutForm, groups: list[ops.ShopGroup]
+) -> tuple[DeliveryAddress | None, dict[str, str]]:
+    """The address to show availability for, and what is wrong with it."""
+    if not any((f.data or "").strip() for f in (form.street, form.postcode, form.commune)):
+        return None, {}
+    try:
+        return _address(form, groups), {}
+    except ops.CheckoutError as exc:
+        return None, exc.problems
+
+
+def _address_errors(form: CheckoutForm, problems: dict[str, str]) -> None:
+    for name in ("street", "postcode", "commune"):
+        if name in problems:
+            getattr(form, name).errors = [problems[name]]
 
 
 def _prefill(form: CheckoutForm) -> None:
@@ -81,7 +155,20 @@ def _prefill(form: CheckoutForm) -> None:
     form.phone.data = current_user.phone
 
 
-def _place(form: CheckoutForm, basket_row: Any, groups: list[ops.ShopGroup]) -> Order:
+def _slot(raw: str | None) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(raw or "")
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _place(
+    form: CheckoutForm,
+    basket_row: Any,
+    groups: list[ops.ShopGroup],
+    address: DeliveryAddress | None,
+) -> Order:
     try:
         key = uuid.UUID(form.checkout_key.data or "")
     except ValueError:
@@ -90,11 +177,13 @@ def _place(form: CheckoutForm, basket_row: Any, groups: list[ops.ShopGroup]) -> 
     for group in groups:
         raw = request.form.get(f"fulfilment-{group.shop.id}", "")
         if raw in FulfilmentMethod._value2member_map_:
-            choices[group.shop.id] = FulfilmentMethod(raw)
+            choices[group.shop.id] = ShopChoice(
+                FulfilmentMethod(raw), _slot(request.form.get(f"slot-{group.shop.id}"))
+            )
     contact = ops.Contact(
         form.name.data or "", (form.email.data or "").lower(), form.phone.data or ""
     )
-    return ops.place_order(current_user, basket_row, choices, contact, key)
+    return ops.place_order(current_user, basket_row, choices, contact, key, address=address)
 
 
 def _own_order(public_id: uuid.UUID) -> Order:

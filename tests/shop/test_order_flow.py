@@ -90,12 +90,19 @@ def pay_with_card(client, order: Order, number: str = "4242424242424242"):
 
 
 def stripe_event_for(intent_id: str, event_type: str = "payment_intent.succeeded") -> str:
-    """The event localstripe recorded for this intent, as it would POST it."""
-    events = gateway().client.v1.events.list(params={"limit": 100})
-    for event in events.data:
-        if event.type == event_type and event.data.object["id"] == intent_id:
-            return json.dumps(event.to_dict())
-    raise AssertionError(f"no {event_type} for {intent_id}")
+    """The event localstripe recorded for this intent, as it would POST it.
+
+    Every page of the event list is read: the session's localstripe keeps them all.
+    """
+    params: dict[str, object] = {"limit": 100}
+    while True:
+        events = gateway().client.v1.events.list(params=params)  # type: ignore[arg-type]
+        for event in events.data:
+            if event.type == event_type and event.data.object["id"] == intent_id:
+                return json.dumps(event.to_dict())
+        if not events.has_more or not events.data:
+            raise AssertionError(f"no {event_type} for {intent_id}")
+        params = {"limit": 100, "starting_after": events.data[-1].id}
 
 
 def post_webhook(client, app, payload: str, secret: str | None = None):

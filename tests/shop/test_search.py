@@ -364,6 +364,7 @@ def test_sqlite_search_with_fts5(tmp_path: Path, restore_celery: None) -> None:
             db_text("UPDATE product SET name = 'Thé vert' WHERE id = :id"), {"id": coffee}
         )
         db.session.commit()
+        db.session.expire_all()  # raw SQL changed a row the session already holds
         assert found("cafe") == []
         assert found("the") == ["Thé vert"]
 

@@ -242,3 +242,18 @@ def test_the_resident_is_mailed_the_delivery_code(app, two_shops):  # noqa: F811
     ).all()
     coded = [m for m in mails if job.delivery_code in m.body_text]
     assert len(coded) == 1 and "code de livraison" in coded[0].subject
+
+
+def test_the_resident_sees_the_delivery_states(app, client, two_shops):  # noqa: F811
+    sub, job = ready_job(two_shops)
+    courier = approved_courier(job.territory_id)
+    jobs.accept(job.id, courier)
+    jobs.pick_up(job, courier, sub.pickup_code)
+    jobs.deliver(job, courier, job.delivery_code)
+    resident_email, public_id = sub.order.user.email, sub.order.public_id
+    db.session.commit()
+    login(client, resident_email, DEFAULT_PASSWORD)
+    page = client.get(f"/commandes/{public_id}")
+    assert page.status_code == 200, page.status_code
+    text = main_text(page.text)
+    assert "Livrée" in text and "En cours de livraison" in text and "Remise au livreur" in text

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import segno
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency
 from flask import Flask, current_app, url_for
@@ -119,6 +120,17 @@ def order_link(order: Order) -> str | None:
     return str(current_app.config["PUBLIC_URL"]).rstrip("/") + path
 
 
+def pickup_qr_data_uri(sub: SubOrder) -> str | None:
+    """The pickup QR code as a PNG data URI for the HTML mail (the code is also
+    written in the mail as text, for clients that hide images)."""
+    try:
+        path = url_for("shop_orders.pickup", ref=sub.reference, code=sub.pickup_code)
+    except (BuildError, RuntimeError):
+        return None
+    url = str(current_app.config["PUBLIC_URL"]).rstrip("/") + path
+    return str(segno.make(url, error="m").png_data_uri(scale=4))
+
+
 def _send(order: Order, template: str, subject: Any, **context: Any) -> None:
     """Render `template`.txt/.html in the resident's language and queue the mail.
 
@@ -155,6 +167,7 @@ def send_order_confirmed(order: Order) -> None:
         lambda fmt: _("Votre commande Comptoir est confirmée"),
         subs=list(order.sub_orders),
         click_and_collect=FulfilmentMethod.CLICK_AND_COLLECT,
+        pickup_qr=pickup_qr_data_uri,
     )
     log.info("order confirmation queued: order %s", order.id)
 

@@ -166,3 +166,28 @@ def test_made_to_order_variants_are_sold_without_stock(app, client, two_shops):
     db.session.commit()
     db.session.expire_all()
     assert db.session.get(Variant, two_shops["cheese"].id).stock == 0  # nothing to give back
+
+
+def test_webhook_three_times_and_out_of_order_changes_state_once(app, client, two_shops):
+    import json
+
+    from shop.models import SubOrder
+
+    _, order = _resident_with_order(client, two_shops, quantity=1)
+    pay_with_card(client, order)
+    intent_id = order.payments[0].intent_id
+    succeeded = stripe_event_for(intent_id)
+    outcomes = [post_webhook(client, app, succeeded).json["outcome"] for _ in range(3)]
+    assert outcomes == ["paid", "duplicate", "duplicate"]
+    # A stale failure for the same intent arrives after the success (another event id).
+    stale = json.loads(succeeded)
+    stale.update(id="evt_stale_failure", type="payment_intent.payment_failed")
+    assert post_webhook(client, app, json.dumps(stale)).json["outcome"] == "already-paid"
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).status is OrderStatus.PAID
+    sub = db.session.scalar(select(SubOrder).where(SubOrder.order_id == order.id))
+    assert [e.to_status for e in sub.history] == [
+        SubOrderStatus.PENDING_PAYMENT,
+        SubOrderStatus.PAID,
+    ]
+    assert db.session.get(Variant, two_shops["cheese"].id).stock == 4

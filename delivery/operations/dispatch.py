@@ -2,6 +2,9 @@
 nobody accepts in time the offer goes wider, then the job is flagged for the
 collectivité's staff, who can also assign and reassign by hand.
 
+Rounds: `optimise_round` orders the stops of jobs carried together (nearest
+neighbour improved by 2-opt); rounds are not stored or offered yet.
+
 Settings (`Territory.settings["delivery"]`, integers): `dispatch_batch` (couriers
 per offer, 3), `dispatch_radius_km` (5, doubled each round), `dispatch_wait_minutes`
 (before the next round, 10), `dispatch_rounds` (offers before staff is told, 2).
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from geopy.distance import geodesic
 from sqlalchemy import select
@@ -188,3 +192,49 @@ def release(job: DeliveryJob, staff: User) -> None:
     job.offered_at = None
     job.escalated_at = None
     db.session.flush()
+
+
+# --- rounds: the stop order of several jobs carried together ----------------------------
+
+Point = tuple[float, float]
+
+
+def _matrix(points: list[Point]) -> list[list[float]]:
+    return [[float(geodesic(a, b).km) if a != b else 0.0 for b in points] for a in points]
+
+
+def round_km(start: Point, stops: list[Point], order: list[int]) -> float:
+    """Length of the path from `start` through `stops` in `order` (no return)."""
+    points = [start, *stops]
+    path = [0, *(i + 1 for i in order)]
+    return sum(float(geodesic(points[a], points[b]).km) for a, b in pairwise(path))
+
+
+def optimise_round(start: Point, stops: list[Point]) -> list[int]:
+    """A short stop order: nearest neighbour from `start`, improved by 2-opt
+    (reversing a stretch whenever that shortens the path) until no move helps.
+    Returns indexes into `stops`."""
+    n = len(stops)
+    if n < 2:
+        return list(range(n))
+    d = _matrix([start, *stops])  # node 0 is the start
+    left = set(range(1, n + 1))
+    path = [0]
+    while left:
+        nxt = min(left, key=lambda j: (d[path[-1]][j], j))
+        path.append(nxt)
+        left.remove(nxt)
+    improved = True
+    while improved:
+        improved = False
+        for i in range(1, n):
+            for k in range(i + 1, n + 1):
+                a, b = path[i - 1], path[i]
+                c = path[k]
+                after = path[k + 1] if k + 1 <= n else None
+                before = d[a][b] + (d[c][after] if after is not None else 0.0)
+                swapped = d[a][c] + (d[b][after] if after is not None else 0.0)
+                if swapped < before - 1e-9:
+                    path[i : k + 1] = reversed(path[i : k + 1])
+                    improved = True
+    return [p - 1 for p in path[1:]]

@@ -133,3 +133,35 @@ def test_no_assignment_once_picked_up(app, two_shops):  # noqa: F811
             raise AssertionError("a picked-up job changed courier")
     assert job.courier_id == first.id
     assert job in dispatch.todays_board()
+
+
+# --- rounds: nearest neighbour improved by 2-opt ----------------------------------------
+
+
+def test_round_order_is_a_permutation_and_never_longer():
+    import random
+
+    rng = random.Random(47200)
+    start = (44.5, 0.16)
+    ratios = []
+    for _ in range(40):
+        stops = [
+            (44.5 + rng.uniform(-0.05, 0.05), 0.16 + rng.uniform(-0.07, 0.07))
+            for _ in range(rng.randint(8, 14))
+        ]
+        order = dispatch.optimise_round(start, stops)
+        assert sorted(order) == list(range(len(stops)))
+        naive = dispatch.round_km(start, stops, list(range(len(stops))))
+        best = dispatch.round_km(start, stops, order)
+        assert best <= naive + 1e-9
+        ratios.append(best / naive)
+    # The target: at least 20% shorter than the order of creation.
+    assert sum(ratios) / len(ratios) <= 0.8
+
+
+def test_small_rounds():
+    assert dispatch.optimise_round((44.5, 0.16), []) == []
+    assert dispatch.optimise_round((44.5, 0.16), [(44.6, 0.2)]) == [0]
+    # On a line, the order is along the line.
+    stops = [(44.53, 0.16), (44.51, 0.16), (44.52, 0.16)]
+    assert dispatch.optimise_round((44.5, 0.16), stops) == [1, 2, 0]

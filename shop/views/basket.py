@@ -17,11 +17,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from delivery.operations import available_methods
+from delivery.operations import DeliveryOption, available_methods
 from marketplace.extensions import db
 
 from .. import operations as ops
 from ..forms import AddToBasketForm
+from ..operations.checkout import DeliveryAddress, delivery_address, shop_offers
 from .common import METHOD_LABELS, bp
 
 
@@ -39,14 +40,36 @@ def _quantities() -> dict[int, int]:
 @bp.get("/panier")
 def basket() -> str:
     groups = ops.group_by_shop(_quantities())
+    address, offers = _offers(groups)
     return render_template(
         "shop/basket.html",
         groups=groups,
+        address=address,
+        offers=offers,
         total=sum(g.subtotal_cents for g in groups),
         methods={g.shop.id: available_methods(g.shop) for g in groups},
         method_labels=METHOD_LABELS,
         form=AddToBasketForm(),
     )
+
+
+def _offers(
+    groups: list[ops.ShopGroup],
+) -> tuple[DeliveryAddress | None, dict[int, list[DeliveryOption]]]:
+    """Each shop's methods with their fees, for the address given at checkout."""
+    saved = session.get("delivery_address")
+    if not groups or not isinstance(saved, dict):
+        return None, {}
+    try:
+        address = delivery_address(
+            groups[0].shop.territory_id,
+            str(saved.get("street") or ""),
+            str(saved.get("postcode") or ""),
+            saved.get("commune"),
+        )
+    except ops.CheckoutError:
+        return None, {}
+    return address, {o.group.shop.id: o.options for o in shop_offers(groups, address)}
 
 
 @bp.post("/panier")

@@ -13,6 +13,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -52,6 +53,7 @@ def checkout() -> Any:
     checking = request.form.get("action") == "check"
     if request.method == "GET":
         _prefill(form)
+        address, _ignored = _address_for_page(form, groups)
     elif checking:
         address, problems = _address_for_page(form, groups)
     elif form.validate_on_submit():
@@ -72,6 +74,13 @@ def checkout() -> Any:
         address, _ignored = _address_for_page(form, groups)
     if address is None and request.method == "POST" and not checking:
         address, _ignored = _address_for_page(form, groups)
+    if address is not None:
+        # Remembered for the basket page, which then shows each shop's fees.
+        session["delivery_address"] = {
+            "street": address.street,
+            "postcode": address.postcode,
+            "commune": address.commune.id,
+        }
     _address_errors(form, problems)
     changes = ops.acknowledge_changes(basket_row)
     groups = ops.group_by_shop(ops.basket_quantities(basket_row))
@@ -153,6 +162,11 @@ def _prefill(form: CheckoutForm) -> None:
     form.name.data = f"{current_user.first_name} {current_user.last_name}"
     form.email.data = current_user.email
     form.phone.data = current_user.phone
+    saved = session.get("delivery_address")
+    if isinstance(saved, dict):
+        form.street.data = str(saved.get("street") or "")
+        form.postcode.data = str(saved.get("postcode") or "")
+        form.commune.data = str(saved.get("commune") or "")
 
 
 def _slot(raw: str | None) -> datetime | None:

@@ -307,10 +307,9 @@ def test_commune_of_another_territory_is_refused(app, client, delivery):
 def test_geocoder_off_says_availability_is_approximate(app, client, delivery):
     assert not app.config.get("GEOCODER_ENABLED")
     data = {**_start(client, delivery), **_address(delivery)}
+    assert "localisée approximativement" not in client.get("/commande").text  # no address yet
     checked, _ = _slots(client, data, delivery["shop"])
     assert "localisée approximativement" in checked.text
-    plain = client.get("/commande").text
-    assert "localisée approximativement" not in plain
 
 
 def test_click_and_collect_still_needs_no_address(app, client, delivery):
@@ -320,3 +319,15 @@ def test_click_and_collect_still_needs_no_address(app, client, delivery):
     assert response.status_code == 302, response.text
     sub = db.session.scalar(select(SubOrder))
     assert sub.delivery_fee_cents == 0 and sub.delivery_address is None
+
+
+def test_basket_shows_each_shops_fees_once_an_address_is_known(app, client, delivery):
+    data = {**_start(client, delivery), **_address(delivery)}
+    assert "Frais de livraison pour" not in client.get("/panier").text
+    _slots(client, data, delivery["shop"])
+    basket = client.get("/panier").text
+    assert "Frais de livraison pour 3 rue du Marché, 47200 Marmande-test" in basket
+    assert "Livraison express : 5,90" in " ".join(basket.split())
+    # The checkout page remembers it too.
+    page = client.get("/commande").text
+    assert 'value="3 rue du Marché"' in page and "localisée approximativement" in page

@@ -1,0 +1,201 @@
+"""The courier's JSON API, for a future courier app: what the /livreur pages do.
+
+A courier's bearer token (an approved courier account, else 403): open jobs near a
+point, the jobs in hand, accept (409 when another courier was first), pick up with
+the pickup code, deliver with the resident's code (422 naming the field for a wrong
+code), report a failure with a reason; 409 when the job's state forbids the step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, NoReturn, TypeVar
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from werkzeug.exceptions import Conflict, Forbidden, NotFound, UnprocessableEntity
+
+from marketplace.api_auth import SECURITY, api_user, token_required
+from marketplace.api_auth import init_app as init_api_auth
+from marketplace.extensions import csrf, db
+from marketplace.models import Role
+
+from .models import Courier, DeliveryJob
+from .operations import jobs
+from .operations.couriers import approved_courier
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+blp = Blueprint(
+    "courier_api",
+    __name__,
+    url_prefix="/api/v1/courier",
+    description="Courier: open jobs near a point, accept, pick up, deliver, fail",
+)
+csrf.exempt(blp)  # token only, no cookie: CSRF does not apply
+blp.record_once(lambda state: init_api_auth(state.app))
+
+
+class JobSchema(Schema):
+    id = fields.Int(required=True)
+    reference = fields.Str(required=True)
+    status = fields.Function(lambda job: job.status.value, required=True)
+    shop_name = fields.Function(lambda job: job.shop.name, required=True)
+    shop_latitude = fields.Float(required=True)
+    shop_longitude = fields.Float(required=True)
+    drop_address = fields.Str(required=True)
+    drop_latitude = fields.Float(required=True)
+    drop_longitude = fields.Float(required=True)
+    slot_start = fields.DateTime(allow_none=True)
+    slot_end = fields.DateTime(allow_none=True)
+    fee_cents = fields.Int(required=True)
+    failure_reason = fields.Str(allow_none=True)
+
+
+class NearJobSchema(Schema):
+    job = fields.Nested(JobSchema, required=True)
+    distance_km = fields.Float(allow_none=True, metadata={"description": "courier → shop"})
+    trip_km = fields.Float(required=True, metadata={"description": "shop → drop point"})
+    offered = fields.Bool(required=True, metadata={"description": "offered to you by dispatch"})
+
+
+class PointArgsSchema(Schema):
+    lat = fields.Float(validate=validate.Range(-90, 90))
+    lon = fields.Float(validate=validate.Range(-180, 180))
+
+
+class CodeArgsSchema(Schema):
+    code = fields.Str(required=True, validate=validate.Length(min=1, max=20))
+
+
+class FailArgsSchema(Schema):
+    reason = fields.Str(required=True, validate=validate.Length(min=3, max=500))
+
+
+def _fail(exc_class: type[Exception], message: str, field: str | None = None) -> NoReturn:
+    exc = exc_class(message)
+    if field is not None:
+        exc.data = {"messages": {"json": {field: [message]}}}  # type: ignore[attr-defined]
+    raise exc
+
+
+def courier_only(view: F) -> F:
+    """A courier's bearer token, of an approved account; documented with 401/403."""
+
+    @wraps(view)
+    def approved(*args: Any, **kwargs: Any) -> Any:
+        if approved_courier(api_user()) is None:
+            raise Forbidden("Ce compte livreur n'est pas validé.")
+        return view(*args, **kwargs)
+
+    wrapped = token_required(Role.COURIER)(approved)
+    wrapped = blp.doc(security=SECURITY)(wrapped)
+    wrapped = blp.alt_response(403, "FORBIDDEN")(wrapped)
+    return blp.alt_response(401, "UNAUTHORIZED")(wrapped)
+
+
+def _courier() -> Courier:
+    courier = approved_courier(api_user())
+    assert courier is not None
+    return courier
+
+
+def _own_job(job_id: int, courier: Courier) -> DeliveryJob:
+    job = jobs.locked_job(job_id) if 0 < job_id < 2**31 else None
+    if job is None or job.courier_id != courier.id:
+        raise NotFound("Course introuvable.")
+    return job
+
+
+def _step(job_id: int, action: Callable[[DeliveryJob, Courier], None]) -> DeliveryJob:
+    courier = _courier()
+    job = _own_job(job_id, courier)
+    try:
+        action(job, courier)
+    except jobs.WrongCode as exc:
+        db.session.rollback()
+        _fail(UnprocessableEntity, exc.message, "code")
+    except jobs.JobError as exc:
+        db.session.rollback()
+        _fail(Conflict, exc.message)
+    db.session.commit()
+    return job
+
+
+@blp.route("/jobs")
+class OpenJobs(MethodView):
+    @courier_only
+    @blp.arguments(PointArgsSchema, location="query", as_kwargs=True)
+    @blp.response(200, NearJobSchema(many=True))
+    def get(self, lat: float | None = None, lon: float | None = None) -> Any:
+        """Open jobs of the territory, nearest shop first (from lat/lon, else the
+        courier's last position)."""
+        if (lat is None) != (lon is None):
+            _fail(UnprocessableEntity, "lat et lon vont ensemble.", "lat")
+        return jobs.open_jobs_near(_courier(), lat, lon)
+
+
+@blp.route("/jobs/mine")
+class MyJobs(MethodView):
+    @courier_only
+    @blp.response(200, JobSchema(many=True))
+    def get(self) -> Any:
+        """The jobs in hand and those finished today."""
+        return jobs.todays_jobs(_courier())
+
+
+@blp.route("/jobs/<int:job_id>/accept")
+class Accept(MethodView):
+    @courier_only
+    @blp.response(200, JobSchema)
+    @blp.alt_response(404, "NOT_FOUND")
+    @blp.alt_response(409, "CONFLICT")
+    def post(self, job_id: int) -> Any:
+        """Take the job: one courier per job, 409 for whoever comes second."""
+        if not 0 < job_id < 2**31 or db.session.get(DeliveryJob, job_id) is None:
+            raise NotFound("Course introuvable.")
+        try:
+            job = jobs.accept(job_id, _courier())
+        except jobs.JobError as exc:
+            db.session.rollback()
+            _fail(Conflict, exc.message)
+        db.session.commit()
+        return job
+
+
+@blp.route("/jobs/<int:job_id>/pickup")
+class PickUp(MethodView):
+    @courier_only
+    @blp.arguments(CodeArgsSchema)
+    @blp.response(200, JobSchema)
+    @blp.alt_response(404, "NOT_FOUND")
+    @blp.alt_response(409, "CONFLICT")
+    def post(self, args: dict[str, Any], job_id: int) -> Any:
+        """At the shop, with the sub-order's pickup code."""
+        return _step(job_id, lambda job, c: jobs.pick_up(job, c, args["code"]))
+
+
+@blp.route("/jobs/<int:job_id>/deliver")
+class Deliver(MethodView):
+    @courier_only
+    @blp.arguments(CodeArgsSchema)
+    @blp.response(200, JobSchema)
+    @blp.alt_response(404, "NOT_FOUND")
+    @blp.alt_response(409, "CONFLICT")
+    def post(self, args: dict[str, Any], job_id: int) -> Any:
+        """At the door, with the resident's delivery code as proof."""
+        return _step(job_id, lambda job, c: jobs.deliver(job, c, args["code"]))
+
+
+@blp.route("/jobs/<int:job_id>/fail")
+class Fail(MethodView):
+    @courier_only
+    @blp.arguments(FailArgsSchema)
+    @blp.response(200, JobSchema)
+    @blp.alt_response(404, "NOT_FOUND")
+    @blp.alt_response(409, "CONFLICT")
+    def post(self, args: dict[str, Any], job_id: int) -> Any:
+        """Not delivered: the reason; the parcel goes back to the shop."""
+        return _step(job_id, lambda job, c: jobs.fail(job, c, args["reason"]))

@@ -331,3 +331,51 @@ def test_basket_shows_each_shops_fees_once_an_address_is_known(app, client, deli
     # The checkout page remembers it too.
     page = client.get("/commande").text
     assert 'value="3 rue du Marché"' in page and "localisée approximativement" in page
+
+
+def test_geocoder_failing_falls_back_to_the_communes_point(app, client, delivery):
+    app.config.update(GEOCODER_ENABLED=True, GEOCODER_DOMAIN="127.0.0.1:9", GEOCODER_SCHEME="http")
+    try:
+        shop = delivery["shop"]
+        data = {**_start(client, delivery), **_address(delivery)}
+        checked, slots = _slots(client, data, shop)
+        assert "localisée approximativement" in checked.text and slots
+        response = client.post(
+            "/commande",
+            data={**data, f"fulfilment-{shop.id}": "express", f"slot-{shop.id}": slots[-1]},
+        )
+        assert response.status_code == 302, response.text
+        sub = db.session.scalar(select(SubOrder))
+        commune = delivery["communes"]["Marmande-test"]
+        assert (sub.delivery_latitude, sub.delivery_longitude) == (
+            commune.latitude,
+            commune.longitude,
+        )
+        assert sub.delivery_approximate is True
+    finally:
+        app.config.update(GEOCODER_ENABLED=False)
+
+
+@pytest.mark.xfail(
+    reason="shop/operations/refunds.py debits the delivery part of a refund from the shop's "
+    "payable; for express and standard it should come back from platform:delivery"
+)
+def test_refunded_express_fee_comes_back_from_platform_delivery(app, client, delivery):
+    from shop.operations.refunds import refund
+
+    shop = delivery["shop"]
+    data = {**_start(client, delivery), **_address(delivery)}
+    _, slots = _slots(client, data, shop)
+    client.post(
+        "/commande",
+        data={**data, f"fulfilment-{shop.id}": "express", f"slot-{shop.id}": slots[-1]},
+    )
+    order = db.session.scalar(select(Order))
+    pay_with_card(client, order)
+    post_webhook(client, app, stripe_event_for(order.payments[0].intent_id))
+    db.session.expire_all()
+    sub = db.session.get(SubOrder, order.sub_orders[0].id)
+    refund(sub, None, "system", amount_cents=sub.total_cents, reason="test")
+    assert db.session.scalar(select(func.sum(LedgerEntry.amount))) == 0
+    assert ledger.balance("platform:delivery") == 0
+    assert ledger.balance(ledger.shop_payable(shop.id)[0]) == 0

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from marketplace.extensions import db
 from marketplace.models import Role, Territory
 from marketplace.security import role_required
+from merchants.views.onboarding import pin_map_config
 
 from .models import Courier, CourierStatus, JobStatus, Vehicle
 from .operations import (
@@ -287,9 +288,23 @@ def dispatch_board() -> str:
     board = dispatch.todays_board()
     territory_ids = {job.territory_id for job in board}
     available = {tid: dispatch.approved_couriers(tid) for tid in territory_ids}
+    points = [
+        {
+            "id": job.id,
+            "ref": job.reference,
+            "status": str(JOB_STATUS_LABELS[job.status]),
+            "shop": job.shop.name,
+            "from": [job.shop_latitude, job.shop_longitude],
+            "to": [job.drop_latitude, job.drop_longitude],
+            "flagged": job.escalated_at is not None and job.status is JobStatus.OPEN,
+        }
+        for job in board
+    ]
     return render_template(
         "delivery/dispatch.html",
         board=board,
+        map=pin_map_config(),
+        map_points=points,
         available=available,
         statuses=JOB_STATUS_LABELS,
         JobStatus=JobStatus,

@@ -86,6 +86,7 @@ def test_staff_assign_and_reassign(app, client, two_shops):  # noqa: F811
     login(client, staff.email, DEFAULT_PASSWORD)
     page = client.get(BOARD)
     assert page.status_code == 200 and sub.reference in page.text
+    assert 'id="dispatch-map-data"' in page.text  # the map: progressive enhancement
     form_post(
         client,
         BOARD,

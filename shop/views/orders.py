@@ -33,6 +33,7 @@ from ..operations.checkout import (
     DELIVERIES,
     DeliveryAddress,
     ShopChoice,
+    ShopOffer,
     delivery_address,
     shop_offers,
 )
@@ -98,6 +99,7 @@ def checkout() -> Any:
         address=address,
         changes=changes,
         total=sum(g.subtotal_cents for g in groups),
+        fees=_chosen_fees(offers),
         method_labels=METHOD_LABELS,
         problems=problems,
         chosen={
@@ -106,6 +108,17 @@ def checkout() -> Any:
             if k.startswith("fulfilment-") or k.startswith("slot-")
         },
     ), status
+
+
+def _chosen_fees(offers: list[ShopOffer]) -> int:
+    """The delivery fees of the methods chosen so far (a shop's only method counts)."""
+    total = 0
+    for offer in offers:
+        chosen = request.form.get(f"fulfilment-{offer.group.shop.id}")
+        if chosen is None and len(offer.options) == 1:
+            chosen = offer.options[0].method.value
+        total += sum(o.fee_cents or 0 for o in offer.options if o.method.value == chosen)
+    return total
 
 
 def _commune_choices(form: CheckoutForm, groups: list[ops.ShopGroup]) -> None:

@@ -117,6 +117,10 @@ def test_express_in_the_zone_with_a_slot_is_paid_with_its_fee(app, client, deliv
     assert "Livraison express" in checked.text and "5,90" in checked.text
     assert "Livraison entre le" in checked.text  # standard: the expected window
     assert "Livraison par la boutique" in checked.text and "3,00" in checked.text
+    chose = client.post(
+        "/commande", data={**data, "action": "check", f"fulfilment-{shop.id}": "express"}
+    )
+    assert "dont 5,90" in " ".join(chose.text.split())  # the total counts the chosen fee
     chosen = slots[-1]
     response = client.post(
         "/commande", data={**data, f"fulfilment-{shop.id}": "express", f"slot-{shop.id}": chosen}

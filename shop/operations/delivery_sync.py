@@ -98,29 +98,9 @@ def on_code_issued(job: Any, *, sub_order_id: int, code: str, **_kwargs: Any) ->
     queue_mail(recipient(order), str(subject), "\n\n".join(str(line) for line in lines))
 
 
-def _labels() -> dict[SubOrderStatus, Any]:
-    from flask_babel import lazy_gettext as _l
-
-    return {
-        S.HANDED_TO_COURIER: _l("Remise au livreur"),
-        S.OUT_FOR_DELIVERY: _l("En cours de livraison"),
-        S.DELIVERED: _l("Livrée"),
-        S.DELIVERY_FAILED: _l("Échec de la livraison"),
-    }
-
-
 def connect() -> None:
-    """Subscribe to delivery's job events (idempotent: blinker keeps one of each).
-
-    Also gives the delivery states a label in `shop.views.common.STATUS_LABELS`
-    (order pages, queue, API), which this work could not edit: move them there.
-    """
+    """Subscribe to delivery's job events (idempotent: blinker keeps one of each)."""
     from delivery.operations import jobs
-
-    from ..views.common import STATUS_LABELS
-
-    for status, label in _labels().items():
-        STATUS_LABELS.setdefault(status, label)
 
     jobs.delivery_picked_up.connect(on_picked_up, weak=False)
     events.delivery_completed.connect(on_delivered, weak=False)

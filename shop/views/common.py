@@ -37,6 +37,10 @@ STATUS_LABELS = {
     SubOrderStatus.REFUSED: _l("Refusée"),
     SubOrderStatus.CANCELLED: _l("Annulée"),
     SubOrderStatus.REFUNDED: _l("Remboursée"),
+    SubOrderStatus.HANDED_TO_COURIER: _l("Remise au livreur"),
+    SubOrderStatus.OUT_FOR_DELIVERY: _l("En cours de livraison"),
+    SubOrderStatus.DELIVERED: _l("Livrée"),
+    SubOrderStatus.DELIVERY_FAILED: _l("Échec de la livraison"),
 }
 
 

@@ -50,6 +50,7 @@ SHOPLESS = {
     "shop_orders.queue",
     "shop_orders.queue_fragment",
     "shop_orders.pickup",
+    "merchant_api.MyShops",  # the account's own shops: checked for leaks below
 }
 # Public storefront pages that happen to share the prefix (/boutiques/...).
 NOT_MERCHANT = {"storefront.shop_page", "storefront.product_page"}

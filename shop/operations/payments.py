@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from delivery.operations import earliest_ready
 from marketplace import events, ledger
 from marketplace.extensions import db
-from marketplace.models import AccountKind, FulfilmentMethod, StripeEvent, utcnow
+from marketplace.models import StripeEvent, utcnow
 
 from ..models import Order, OrderStatus, Payment, PaymentStatus, SubOrderStatus
 from .orders import transition
@@ -81,18 +81,13 @@ def mark_paid(order: Order, payment: Payment, paid_at: datetime) -> None:
     order.status = OrderStatus.PAID
     order.paid_at = paid_at
     for sub in order.sub_orders:
-        sub.ready_not_before = earliest_ready(sub.shop, sub.fulfilment_method, paid_at)
+        point = None
+        if sub.delivery_latitude is not None and sub.delivery_longitude is not None:
+            point = (sub.delivery_latitude, sub.delivery_longitude)
+        sub.ready_not_before = earliest_ready(sub.shop, sub.fulfilment_method, paid_at, point)
         transition(sub, SubOrderStatus.PAID, None, "system", "paiement confirmé")
     _book_payment(order, payment)
     events.order_paid.send(order)
-
-
-PLATFORM_DELIVERY = (
-    "platform:delivery",
-    AccountKind.LIABILITY,
-    "Frais de livraison dus aux coursiers et transporteurs",
-)
-COURIER_METHODS = (FulfilmentMethod.EXPRESS, FulfilmentMethod.STANDARD)
 
 
 def _book_payment(order: Order, payment: Payment) -> None:
@@ -105,13 +100,7 @@ def _book_payment(order: Order, payment: Payment) -> None:
 
     entries = [(ledger.STRIPE_CLEARING, payment.amount_cents)]
     for sub in order.sub_orders:
-        credits = payment_entries(sub)
-        fee = sub.delivery_fee_cents or 0
-        if fee and sub.fulfilment_method in COURIER_METHODS:
-            payable = ledger.shop_payable(sub.shop_id)
-            credits = [(acc, amount + fee if acc == payable else amount) for acc, amount in credits]
-            credits.append((PLATFORM_DELIVERY, -fee))
-        entries += credits
+        entries += payment_entries(sub)
     ledger.post(
         "payment",
         f"payment:{payment.intent_id}",

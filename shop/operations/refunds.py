@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from marketplace import events, ledger
 from marketplace.extensions import db
-from marketplace.models import AccountKind, Territory, User, utcnow
+from marketplace.models import AccountKind, FulfilmentMethod, Territory, User, utcnow
 from marketplace.money import apply_rate
 from marketplace.payments import PaymentError, gateway
 
@@ -96,13 +96,30 @@ def freeze_commission(sub: SubOrder) -> Commission:
     return Commission(sub.commission_ht_cents, sub.commission_vat_cents)
 
 
+PLATFORM_DELIVERY = (
+    "platform:delivery",
+    AccountKind.LIABILITY,
+    "Frais de livraison dus aux coursiers et transporteurs",
+)
+COURIER_METHODS = (FulfilmentMethod.EXPRESS, FulfilmentMethod.STANDARD)
+
+
+def courier_fee(sub: SubOrder, delivery_cents: int) -> int:
+    """The part of a delivery fee that is the couriers' or carriers', not the shop's."""
+    return delivery_cents if sub.fulfilment_method in COURIER_METHODS else 0
+
+
 def payment_entries(sub: SubOrder) -> list[tuple[tuple[str, AccountKind, str], int]]:
-    """The credits of one paid sub-order (the debit is Stripe clearing's)."""
+    """The credits of one paid sub-order (the debit is Stripe clearing's): the shop
+    gets the total less the commission TTC and less an express or standard delivery
+    fee, which goes to `platform:delivery`; the commission is on the items only."""
     commission = freeze_commission(sub)
+    to_couriers = courier_fee(sub, sub.delivery_fee_cents or 0)
     return [
-        (ledger.shop_payable(sub.shop_id), -(sub.total_cents - commission.ttc)),
+        (ledger.shop_payable(sub.shop_id), -(sub.total_cents - commission.ttc - to_couriers)),
         (PLATFORM_COMMISSION, -commission.ht),
         (VAT_COLLECTED, -commission.vat),
+        (PLATFORM_DELIVERY, -to_couriers),
     ]
 
 
@@ -285,15 +302,17 @@ def refund(
     row.status = "succeeded"
     row.provider_refund_id = provider_id
     row.processed_at = utcnow()
+    to_couriers = courier_fee(sub, allocation.get(DELIVERY, 0))
     ledger.post(
         "refund",
         f"refund:{row.idempotency_key}",
         f"Remboursement {sub.reference}",
         [
             (ledger.STRIPE_CLEARING, -amount),
-            (ledger.shop_payable(sub.shop_id), amount - commission.ttc),
+            (ledger.shop_payable(sub.shop_id), amount - commission.ttc - to_couriers),
             (PLATFORM_COMMISSION, commission.ht),
             (VAT_COLLECTED, commission.vat),
+            (PLATFORM_DELIVERY, to_couriers),
         ],
     )
     if amount == left:

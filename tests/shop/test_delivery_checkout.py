@@ -360,10 +360,6 @@ def test_geocoder_failing_falls_back_to_the_communes_point(app, client, delivery
         app.config.update(GEOCODER_ENABLED=False)
 
 
-@pytest.mark.xfail(
-    reason="shop/operations/refunds.py debits the delivery part of a refund from the shop's "
-    "payable; for express and standard it should come back from platform:delivery"
-)
 def test_refunded_express_fee_comes_back_from_platform_delivery(app, client, delivery):
     from shop.operations.refunds import refund
 

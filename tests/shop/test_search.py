@@ -391,6 +391,8 @@ def test_sqlite_downgrade_removes_the_fts_tables(tmp_path: Path, restore_celery:
             "SECRET_KEY": "test",
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'down.sqlite3'}",
             "CELERY": {"broker_url": "memory://", "task_always_eager": True},
+            # The limiter is one object per process: another app must not re-enable it.
+            "RATELIMIT_ENABLED": False,
         }
     )
     with app.app_context():

@@ -20,10 +20,11 @@ from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from flask_smorest.pagination import PaginationParameters
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
-from werkzeug.exceptions import Conflict, HTTPException, NotFound, UnprocessableEntity
+from werkzeug.exceptions import Conflict, NotFound, UnprocessableEntity
 
+from marketplace.api import fail, field_error, paginate
 from marketplace.api_auth import SECURITY, api_user, token_required
 from marketplace.api_auth import init_app as init_api_auth
 from marketplace.extensions import after_commit, csrf, db
@@ -72,18 +73,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 # -- Shared with the staff's order queue API (shop/api_staff.py) -----------------------
 
 
-def fail(exc_class: type[HTTPException], message: str, errors: Any = None) -> NoReturn:
-    """Raise the marketplace's error shape; `errors` by location, as flask-smorest's."""
-    exc = exc_class(message)
-    if errors:
-        exc.data = {"messages": errors}  # type: ignore[attr-defined]
-    raise exc
-
-
-def field_error(field: str, message: str, location: str = "json") -> NoReturn:
-    fail(UnprocessableEntity, message, {location: {field: [message]}})
-
-
 def merchant_only(bp: Blueprint, in_shop: bool = True) -> Callable[[F], F]:
     """A merchant's bearer token is needed (checked before the input); documented,
     with 401, 403 and (`in_shop`) the 404 of a shop the account does not work for."""
@@ -116,21 +105,6 @@ def staff_shop(shop_id: int) -> Shop:
     shop = db.session.get(Shop, shop_id)
     assert shop is not None
     return shop
-
-
-def paginate(query: Select[Any], pagination: PaginationParameters) -> list[Any]:
-    """One page of `query` (ordered, with its loader options) and the total count."""
-    total = db.session.scalar(
-        select(func.count()).select_from(query.order_by(None).options().subquery())
-    )
-    pagination.item_count = total or 0
-    if pagination.first_item >= pagination.item_count:
-        return []
-    return list(
-        db.session.scalars(query.limit(pagination.page_size).offset(pagination.first_item))
-        .unique()
-        .all()
-    )
 
 
 authenticated = merchant_only(blp)

@@ -16,17 +16,17 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from flask_smorest.pagination import PaginationParameters
-from sqlalchemy import Select, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import (
     BadGateway,
     Conflict,
-    HTTPException,
     NotFound,
     UnprocessableEntity,
 )
 
+from marketplace.api import fail, paginate
 from marketplace.api_auth import SECURITY, api_user, token_required
 from marketplace.api_auth import init_app as init_api_auth
 from marketplace.extensions import csrf, db
@@ -71,13 +71,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 # -- Errors: the marketplace's shape, {"code", "status", "message", "errors"} --------
 
 
-def fail(exc_class: type[HTTPException], message: str, errors: Any = None) -> NoReturn:
-    exc = exc_class(message)
-    if errors:
-        exc.data = {"messages": errors}  # type: ignore[attr-defined]
-    raise exc
-
-
 def not_found(what: str) -> NoReturn:
     fail(NotFound, what)
 
@@ -111,21 +104,6 @@ def authenticated(*roles: Role) -> Callable[[F], F]:
         return blp.alt_response(401, "UNAUTHORIZED")(wrapped)
 
     return decorator
-
-
-def paginate(query: Select[Any], pagination: PaginationParameters) -> list[Any]:
-    """One page of `query` (ordered, with its loader options) and the total count."""
-    total = db.session.scalar(
-        select(func.count()).select_from(query.order_by(None).options().subquery())
-    )
-    pagination.item_count = total or 0
-    if pagination.first_item >= pagination.item_count:
-        return []  # also keeps absurd page numbers away from the database
-    return list(
-        db.session.scalars(query.limit(pagination.page_size).offset(pagination.first_item))
-        .unique()
-        .all()
-    )
 
 
 # -- Shops and products (public) -----------------------------------------------------

@@ -19,10 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import BadGateway, Conflict, NotFound
 
+from marketplace.api import fail, field_error, paginate
 from marketplace.api_auth import api_user
 from marketplace.api_auth import init_app as init_api_auth
 from marketplace.extensions import csrf, db
-from merchants.api import MAX_ID, fail, field_error, merchant_only, paginate, staff_shop
+from merchants.api import MAX_ID, merchant_only, staff_shop
 
 from .models import Order, SubOrder
 from .operations import orders as order_ops

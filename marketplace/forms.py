@@ -60,8 +60,8 @@ def new_password_fields(label: Any = None) -> tuple[PasswordField, PasswordField
     return password, confirm
 
 
-class SignupForm(FlaskForm):
-    """Create a resident account."""
+class NewAccountForm(FlaskForm):
+    """The fields of a new account: names, e-mail, password twice, the terms."""
 
     first_name = StringField(
         _l("Prénom"),
@@ -86,6 +86,10 @@ class SignupForm(FlaskForm):
         problem = password_problem(field.data or "", [n or "" for n in names])
         if problem:
             raise ValidationError(problem)
+
+
+class SignupForm(NewAccountForm):
+    """Create a resident account."""
 
 
 class LoginForm(FlaskForm):

@@ -8,9 +8,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField,
     DateField,
-    Field,
     FieldList,
     FloatField,
     Form,
@@ -29,12 +27,10 @@ from wtforms.validators import (
     NumberRange,
     Optional,
     Regexp,
-    ValidationError,
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from marketplace.forms import REQUIRED, email_field, new_password_fields, strip
-from marketplace.security import password_problem
+from marketplace.forms import REQUIRED, NewAccountForm, email_field, strip
 
 MAX_200 = _l("200 caractères au plus.")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -132,31 +128,10 @@ class ShopSignupForm(FlaskForm):
     longitude = longitude_field()
 
 
-class AccountShopSignupForm(ShopSignupForm):
+class AccountShopSignupForm(ShopSignupForm, NewAccountForm):
     """The shop sign-up of a visitor without an account: the account comes with it."""
 
-    first_name = StringField(
-        _l("Prénom"),
-        filters=[strip],
-        validators=[DataRequired(message=REQUIRED), Length(max=100)],
-    )
-    last_name = StringField(
-        _l("Nom"),
-        filters=[strip],
-        validators=[DataRequired(message=REQUIRED), Length(max=100)],
-    )
     email = email_field(_l("Votre adresse e-mail (identifiant)"))
-    password, confirm = new_password_fields()
-    accept_terms = BooleanField(
-        _l("J'accepte les conditions d'utilisation de Comptoir"),
-        validators=[DataRequired(message=_l("Acceptez les conditions d'utilisation."))],
-    )
-
-    def validate_password(self, field: Field) -> None:
-        names = [self.email.data, self.first_name.data, self.last_name.data]
-        problem = password_problem(field.data or "", [n or "" for n in names])
-        if problem:
-            raise ValidationError(problem)
 
 
 class PinForm(FlaskForm):

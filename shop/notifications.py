@@ -15,6 +15,10 @@ Events heard (marketplace.events):
   gives it (`refund=` with `amount_cents`, or `amount_cents=`). When both this and
   the REFUNDED transition happen in one transaction, one refund mail goes out: the
   refund notices are gathered and written just before the commit.
+- deliveries (`suborder_status_changed`): HANDED_TO_COURIER or OUT_FOR_DELIVERY →
+  "on its way", with the slot and the delivery code while the courier's job is
+  open (one mail: out for delivery right after handed to courier sends none);
+  DELIVERED → "delivered"; DELIVERY_FAILED → "not delivered", with the reason.
 
 Logs name orders and sub-orders by id only: no names, addresses or e-mails.
 """
@@ -54,6 +58,7 @@ DEFAULT_LOCALE = "fr"
 HOURS_DAYS = 7  # the "ready" mail lists the opening hours of this many days
 REFUND_NOTICES = "shop.notifications.refunds"  # key in Session.info
 CANCELLED_OR_REFUSED = {SubOrderStatus.CANCELLED, SubOrderStatus.REFUSED}
+EN_ROUTE = {SubOrderStatus.HANDED_TO_COURIER, SubOrderStatus.OUT_FOR_DELIVERY}
 
 
 # --- formatting in the resident's locale -------------------------------------------
@@ -79,6 +84,15 @@ class Formatter:
         if value is None:
             return ""
         return str(format_datetime(value, "EEEE d MMMM HH:mm", tzinfo=PARIS, locale=self.locale))
+
+    def slot(self, start: datetime | None, end: datetime | None) -> str:
+        """A delivery slot ("mardi 3 mars 14:00 – 16:00"), empty without one."""
+        if start is None:
+            return ""
+        if end is None:
+            return self.when(start)
+        until = format_datetime(end, "HH:mm", tzinfo=PARIS, locale=self.locale)
+        return f"{self.when(start)} – {until}"
 
     def day(self, value: date) -> str:
         return str(format_date(value, "EEEE d MMMM", locale=self.locale))
@@ -259,6 +273,68 @@ def send_refunded(sub: SubOrder, amount_cents: int) -> None:
     log.info("refund mail queued: sub-order %s", sub.id)
 
 
+def open_delivery_code(job: Any) -> str:
+    """The code to give the courier, while the job is still to be delivered."""
+    from delivery.models import JobStatus
+
+    if job is None or job.status in (JobStatus.DELIVERED, JobStatus.FAILED):
+        return ""
+    return str(job.delivery_code or "")
+
+
+def _delivery_job(sub: SubOrder) -> Any:
+    from delivery.operations.jobs import job_for_sub_order
+
+    return job_for_sub_order(sub.id)
+
+
+def send_en_route(sub: SubOrder) -> None:
+    """The parcel left the shop: the slot and the code to give the courier."""
+    _send(
+        sub.order,
+        "delivery_en_route",
+        lambda fmt: _("%(shop)s : votre commande est en route", shop=sub.shop.name),
+        sub=sub,
+        code=open_delivery_code(_delivery_job(sub)),
+    )
+    log.info("en route mail queued: sub-order %s", sub.id)
+
+
+def send_delivered(sub: SubOrder) -> None:
+    """The parcel was handed over."""
+    entry = _last_event(sub, SubOrderStatus.DELIVERED)
+    _send(
+        sub.order,
+        "delivery_done",
+        lambda fmt: _("%(shop)s : votre commande est livrée", shop=sub.shop.name),
+        sub=sub,
+        at=entry.at if entry is not None else utcnow(),
+    )
+    log.info("delivered mail queued: sub-order %s", sub.id)
+
+
+def failure_reason(sub: SubOrder, job: Any = None) -> str:
+    """Why the delivery failed: the courier's words (job), else the transition's note."""
+    reason = getattr(job, "failure_reason", None) if job is not None else None
+    if reason:
+        return str(reason)
+    entry = _last_event(sub, SubOrderStatus.DELIVERY_FAILED)
+    return entry.note if entry is not None else ""
+
+
+def send_delivery_failed(sub: SubOrder) -> None:
+    """Not delivered: why; the parcel goes back to the shop, which will get in touch."""
+    job = _delivery_job(sub)
+    _send(
+        sub.order,
+        "delivery_failed",
+        lambda fmt: _("%(shop)s : livraison impossible", shop=sub.shop.name),
+        sub=sub,
+        reason=failure_reason(sub, job),
+    )
+    log.info("delivery failed mail queued: sub-order %s", sub.id)
+
+
 # --- refund notices: gathered in the transaction, written before its commit ----------
 
 
@@ -313,6 +389,14 @@ def on_status_changed(
             send_cancelled(sub, new, old)
     elif new is SubOrderStatus.REFUNDED:
         _note_refund(sub, None)
+    elif new in EN_ROUTE:
+        # Picked up by a courier: handed over then out at once, one mail.
+        if old is not SubOrderStatus.HANDED_TO_COURIER:
+            send_en_route(sub)
+    elif new is SubOrderStatus.DELIVERED:
+        send_delivered(sub)
+    elif new is SubOrderStatus.DELIVERY_FAILED:
+        send_delivery_failed(sub)
 
 
 def on_refunded(sub: SubOrder, **kwargs: Any) -> None:

@@ -21,6 +21,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from delivery.models import DeliveryJob, JobStatus
 from marketplace.extensions import db
 from marketplace.models import Commune, FulfilmentMethod, Role
 from marketplace.payments import PaymentError, stripe_js_url
@@ -28,7 +29,7 @@ from marketplace.security import role_required
 
 from .. import operations as ops
 from ..forms import CheckoutForm
-from ..models import Order, SubOrder
+from ..models import Order, SubOrder, SubOrderStatus
 from ..operations.checkout import (
     DELIVERIES,
     DeliveryAddress,
@@ -291,4 +292,63 @@ def my_orders() -> str:
 @login_required
 def order_detail(public_id: uuid.UUID) -> str:
     order = _own_order(public_id)
-    return render_template("shop/order.html", order=order, method_labels=METHOD_LABELS)
+    return render_template(
+        "shop/order.html",
+        order=order,
+        method_labels=METHOD_LABELS,
+        tracking=_delivery_tracking(order),
+    )
+
+
+TRACKED_STEPS = (
+    SubOrderStatus.HANDED_TO_COURIER,
+    SubOrderStatus.OUT_FOR_DELIVERY,
+    SubOrderStatus.DELIVERED,
+)
+OPEN_JOB = (JobStatus.OPEN, JobStatus.ACCEPTED, JobStatus.PICKED_UP)
+
+
+def _delivery_tracking(order: Order) -> dict[int, dict[str, Any]]:
+    """Per delivered sub-order id: its timeline of delivery states (status, when
+    or None while to come), the code to give the courier while the job is open,
+    and the failure reason. Two queries whatever the number of sub-orders: the
+    histories, and the jobs (the latest per sub-order counts)."""
+    subs = [
+        s
+        for s in order.sub_orders
+        if s.fulfilment_method is not FulfilmentMethod.CLICK_AND_COLLECT
+        and s.status is not SubOrderStatus.PENDING_PAYMENT
+    ]
+    if not subs:
+        return {}
+    ids = [s.id for s in subs]
+    # Loads each sub-order's history in one query (the page shows it too).
+    db.session.scalars(
+        select(SubOrder).where(SubOrder.id.in_(ids)).options(selectinload(SubOrder.history))
+    ).all()
+    latest: dict[int, DeliveryJob] = {}
+    for found in db.session.scalars(
+        select(DeliveryJob).where(DeliveryJob.sub_order_id.in_(ids)).order_by(DeliveryJob.id)
+    ):
+        latest[found.sub_order_id] = found
+    result: dict[int, dict[str, Any]] = {}
+    for sub in subs:
+        reached: dict[SubOrderStatus, datetime] = {}
+        for event in sub.history:
+            reached[event.to_status] = event.at
+        failed = sub.status is SubOrderStatus.DELIVERY_FAILED
+        steps = list(TRACKED_STEPS)
+        if failed:
+            steps[-1] = SubOrderStatus.DELIVERY_FAILED
+        job = latest.get(sub.id)
+        reason = ""
+        if failed:
+            reason = (job.failure_reason if job is not None else None) or next(
+                (e.note for e in reversed(sub.history) if e.to_status is sub.status), ""
+            )
+        result[sub.id] = {
+            "steps": [(step, reached.get(step)) for step in steps],
+            "code": job.delivery_code if job is not None and job.status in OPEN_JOB else "",
+            "reason": reason,
+        }
+    return result

@@ -24,9 +24,9 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import Conflict, NotFound, UnprocessableEntity
 
-from marketplace.api import fail, field_error, paginate
 from marketplace.api_auth import SECURITY, api_user, token_required
 from marketplace.api_auth import init_app as init_api_auth
+from marketplace.api_common import fail, field_error, paginate
 from marketplace.extensions import after_commit, csrf, db
 from marketplace.models import Role
 

@@ -26,9 +26,9 @@ from werkzeug.exceptions import (
     UnprocessableEntity,
 )
 
-from marketplace.api import fail, paginate
 from marketplace.api_auth import SECURITY, api_user, token_required
 from marketplace.api_auth import init_app as init_api_auth
+from marketplace.api_common import fail, paginate
 from marketplace.extensions import csrf, db
 from marketplace.models import Commune, Role, User, utcnow
 from marketplace.payments import PaymentError

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import BadGateway, Conflict, NotFound
 
-from marketplace.api import fail, field_error, paginate
 from marketplace.api_auth import api_user
 from marketplace.api_auth import init_app as init_api_auth
+from marketplace.api_common import fail, field_error, paginate
 from marketplace.extensions import csrf, db
 from merchants.api import MAX_ID, merchant_only, staff_shop
 

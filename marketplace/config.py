@@ -40,6 +40,24 @@ def database_url(url: str) -> str:
     return url
 
 
+# Tunables that keep their in-code default unless the environment sets them.
+OPTIONAL_INTS = (
+    "RESERVATION_MINUTES",  # stock held for an unpaid order (15)
+    "PICKUP_HOLD_DAYS",  # click-and-collect kept before cancel and refund (7)
+    "PAGE_CACHE_SECONDS",  # anonymous storefront pages cached (60; 0 turns it off)
+    "CATALOGUE_IMPORT_ASYNC_ROWS",  # imports longer than this run in Celery (500)
+)
+OPTIONAL_STRINGS = ("MAP_TILE_URL", "MAP_TILE_ATTRIBUTION")
+
+
+def _optional(env: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {k: int(env(k)) for k in OPTIONAL_INTS if env(k)}
+    found.update({k: env(k) for k in OPTIONAL_STRINGS if env(k)})
+    if env("STRIPE_CONNECT_ENABLED"):
+        found["STRIPE_CONNECT_ENABLED"] = _env_bool("STRIPE_CONNECT_ENABLED")
+    return found
+
+
 def from_environment(instance_path: str) -> dict[str, Any]:
     """Build the configuration mapping from environment variables."""
     instance = Path(instance_path)
@@ -47,7 +65,7 @@ def from_environment(instance_path: str) -> dict[str, Any]:
     redis_url = env("REDIS_URL")
     stripe_base = env("STRIPE_API_BASE")
     local_stripe = stripe_base is None and env("STRIPE_SECRET_KEY") is None
-    return {
+    return _optional(env) | {
         "ENV_NAME": env("COMPTOIR_ENV", "development"),
         "SECRET_KEY": env("SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": database_url(

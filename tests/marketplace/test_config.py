@@ -20,7 +20,7 @@ PRODUCTION_ENV = {
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, restore_celery: None) -> pytest.MonkeyPatch:
-    for name in (*PRODUCTION_ENV, "STRIPE_API_BASE", "MAIL_SERVER"):
+    for name in (*PRODUCTION_ENV, "STRIPE_API_BASE", "MAIL_SERVER", "RESERVATION_MINUTES"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -93,3 +93,14 @@ def test_production_refusal_is_printed_by_the_cli(clean_env) -> None:
 def test_postgres_urls_use_psycopg3() -> None:
     assert database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_tunables_come_from_the_environment_when_set(clean_env, tmp_path) -> None:
+    assert "RESERVATION_MINUTES" not in from_environment(str(tmp_path))  # code default
+    clean_env.setenv("RESERVATION_MINUTES", "20")
+    clean_env.setenv("MAP_TILE_URL", "https://tiles.example.org/{z}/{x}/{y}.png")
+    clean_env.setenv("STRIPE_CONNECT_ENABLED", "true")
+    config = from_environment(str(tmp_path))
+    assert config["RESERVATION_MINUTES"] == 20
+    assert config["MAP_TILE_URL"].startswith("https://tiles.example.org/")
+    assert config["STRIPE_CONNECT_ENABLED"] is True

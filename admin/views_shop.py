@@ -1,0 +1,57 @@
+"""The shop's side of settlement: its balance to come, its settlements and statements.
+
+Pages for the shop's own staff only (`staff_shop_or_404`): another shop's are 404.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from marketplace import ledger
+from marketplace.extensions import db
+from marketplace.models import Role
+from marketplace.security import role_required
+from merchants.views.common import staff_shop_or_404
+
+from . import views as admin_views
+from .settlement import operations as settlement_ops
+from .settlement.models import Settlement
+
+bp = Blueprint("shop_payouts", __name__, url_prefix="/boutique", template_folder="templates")
+
+
+@bp.get("/<int:shop_id>/reversements")
+@role_required(Role.MERCHANT)
+def payouts(shop_id: int) -> str:
+    """The balance to come and every settlement of the shop, newest first."""
+    shop = staff_shop_or_404(shop_id)
+    # The payable is a liability: what the platform owes the shop is its credit.
+    to_receive = -ledger.balance(ledger.shop_payable(shop.id)[0])
+    settlements = db.session.scalars(
+        select(Settlement)
+        .where(Settlement.shop_id == shop.id)
+        .order_by(Settlement.period_start.desc())
+    ).all()
+    return render_template(
+        "admin/shop_payouts.html",
+        shop=shop,
+        to_receive=to_receive,
+        settlements=settlements,
+        paris=settlement_ops.PARIS,
+    )
+
+
+@bp.get("/<int:shop_id>/reversements/releve.csv")
+@role_required(Role.MERCHANT)
+def statement(shop_id: int) -> Response:
+    """One settlement's CSV statement (`?reglement=<id>`), the collectivité's own."""
+    shop = staff_shop_or_404(shop_id)
+    settlement_id = request.args.get("reglement", type=int)
+    found = db.session.get(Settlement, settlement_id) if settlement_id else None
+    if found is None or found.shop_id != shop.id:
+        abort(404)
+    # The collectivité's statement builder, without its staff-only gate.
+    response: Response = admin_views.settlement_statement.__wrapped__(found.id)  # type: ignore[attr-defined]
+    return response

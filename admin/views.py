@@ -212,22 +212,17 @@ def retry_settlement(settlement_id: int) -> Response:
     return redirect(url_for("admin.settlement_run", week=week))
 
 
-@bp.get("/reversements/reglement/<int:settlement_id>.csv")
-@role_required(Role.STAFF)
-def settlement_statement(settlement_id: int) -> Response:
-    """The settlement's statement as CSV: each sale and refund, then the totals."""
+def statement_csv(found: Settlement) -> Response:
+    """A settlement's statement as a CSV download: each sale and refund, then totals."""
     import csv
     import io
 
-    found = db.session.get(Settlement, settlement_id)
-    if found is None:
-        abort(404)
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
     writer.writerow(
         ["date", "type", "commande", "montant_cts", "commission_ht_cts", "tva_cts", "net_cts"]
     )
-    writer.writerows(settlement_ops.statement_rows(settlement_id))
+    writer.writerows(settlement_ops.statement_rows(found.id))
     writer.writerow(["", "report", "", found.carry_in_cents, 0, 0, found.carry_in_cents])
     writer.writerow(["", "reste_du", "", found.carry_out_cents, 0, 0, found.carry_out_cents])
     writer.writerow(["", "verse", "", found.payout_cents, "", "", found.payout_cents])
@@ -237,6 +232,16 @@ def settlement_statement(settlement_id: int) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
+
+
+@bp.get("/reversements/reglement/<int:settlement_id>.csv")
+@role_required(Role.STAFF)
+def settlement_statement(settlement_id: int) -> Response:
+    """The settlement's statement as CSV, for the collectivité."""
+    found = db.session.get(Settlement, settlement_id)
+    if found is None:
+        abort(404)
+    return statement_csv(found)
 
 
 @bp.get("/reversements/<week>/virements-sepa.xml")

@@ -52,6 +52,4 @@ def statement(shop_id: int) -> Response:
     found = db.session.get(Settlement, settlement_id) if settlement_id else None
     if found is None or found.shop_id != shop.id:
         abort(404)
-    # The collectivité's statement builder, without its staff-only gate.
-    response: Response = admin_views.settlement_statement.__wrapped__(found.id)  # type: ignore[attr-defined]
-    return response
+    return admin_views.statement_csv(found)

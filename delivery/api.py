@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from werkzeug.exceptions import Conflict, Forbidden, NotFound, UnprocessableEntity
+from werkzeug.exceptions import Conflict, Forbidden, NotFound
 
 from marketplace.api_auth import SECURITY, api_user, token_required
 from marketplace.api_auth import init_app as init_api_auth
+from marketplace.api_common import fail, field_error
 from marketplace.extensions import csrf, db
 from marketplace.models import Role
 
@@ -74,13 +75,6 @@ class FailArgsSchema(Schema):
     reason = fields.Str(required=True, validate=validate.Length(min=3, max=500))
 
 
-def _fail(exc_class: type[Exception], message: str, field: str | None = None) -> NoReturn:
-    exc = exc_class(message)
-    if field is not None:
-        exc.data = {"messages": {"json": {field: [message]}}}  # type: ignore[attr-defined]
-    raise exc
-
-
 def courier_only(view: F) -> F:
     """A courier's bearer token, of an approved account; documented with 401/403."""
 
@@ -116,10 +110,10 @@ def _step(job_id: int, action: Callable[[DeliveryJob, Courier], None]) -> Delive
         action(job, courier)
     except jobs.WrongCode as exc:
         db.session.rollback()
-        _fail(UnprocessableEntity, exc.message, "code")
+        field_error("code", exc.message)
     except jobs.JobError as exc:
         db.session.rollback()
-        _fail(Conflict, exc.message)
+        fail(Conflict, exc.message)
     db.session.commit()
     return job
 
@@ -133,7 +127,7 @@ class OpenJobs(MethodView):
         """Open jobs of the territory, nearest shop first (from lat/lon, else the
         courier's last position)."""
         if (lat is None) != (lon is None):
-            _fail(UnprocessableEntity, "lat et lon vont ensemble.", "lat")
+            field_error("lat", "lat et lon vont ensemble.")
         return jobs.open_jobs_near(_courier(), lat, lon)
 
 
@@ -160,7 +154,7 @@ class Accept(MethodView):
             job = jobs.accept(job_id, _courier())
         except jobs.JobError as exc:
             db.session.rollback()
-            _fail(Conflict, exc.message)
+            fail(Conflict, exc.message)
         db.session.commit()
         return job
 

@@ -85,9 +85,6 @@ def init_app(app: Flask) -> None:
     import os
 
     celery_app.conf.beat_schedule = {**(celery_app.conf.beat_schedule or {}), **BEAT_SCHEDULE}
-    # The collectivité's treasury account, debited by the SEPA transfer files.
-    for key in ("SEPA_DEBTOR_NAME", "SEPA_DEBTOR_IBAN", "SEPA_DEBTOR_BIC"):
-        app.config.setdefault(key, os.environ.get(key))
     if app.config.get("ENV_NAME") == "test" or app.testing:
         # A real worker in the fault tests is configured by its environment only.
         pause = os.environ.get("COMPTOIR_TEST_SETTLEMENT_PAUSE")

@@ -8,13 +8,6 @@ def apply_rate(amount_cents: int, rate_bp: int) -> int:
     return (amount_cents * rate_bp + 5_000) // 10_000
 
 
-def vat_included(amount_ttc_cents: int, vat_rate_bp: int) -> int:
-    """The VAT contained in a price TTC, rounded half up to the cent."""
-    return amount_ttc_cents - (amount_ttc_cents * 10_000 * 2 + (10_000 + vat_rate_bp)) // (
-        2 * (10_000 + vat_rate_bp)
-    )
-
-
 def parse_euros(text: str) -> int:
     """'12,50' or '12.5' → 1250; raises ValueError on anything else."""
     cleaned = text.strip().replace("\u202f", "").replace(" ", "").replace("€", "")

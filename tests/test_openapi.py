@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from flask import Flask
 
 from marketplace.api_auth import SCHEME_NAME
@@ -33,7 +32,8 @@ def _api_rules(app: Flask) -> set[tuple[str, str]]:
 
 
 def test_document_is_valid_openapi(client) -> None:
-    validator = pytest.importorskip("openapi_spec_validator")
+    import openapi_spec_validator as validator
+
     spec = _spec(client)
     validator.validate(spec)
     assert spec["openapi"].startswith("3.")

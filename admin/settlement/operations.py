@@ -32,7 +32,6 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import String, case, cast, func, insert, literal, null, select, text
-from sqlalchemy.exc import IntegrityError
 
 from marketplace import ledger
 from marketplace.extensions import db
@@ -381,29 +380,6 @@ def settle(settlement_id: int) -> Settlement | None:
 def can_retry(settlement: Settlement) -> bool:
     """Staff's retry button: anything not paid (failed, or stuck mid-way)."""
     return settlement.status is not S.PAID
-
-
-def create_settlement(shop_id: int, period_start: datetime, period_end: datetime) -> Settlement:
-    """The shop's settlement for the period, created if missing (race safe)."""
-    found = db.session.scalar(
-        select(Settlement).where(
-            Settlement.shop_id == shop_id, Settlement.period_start == period_start
-        )
-    )
-    if found is not None:
-        return found
-    try:
-        with db.session.begin_nested():
-            found = Settlement(shop_id=shop_id, period_start=period_start, period_end=period_end)
-            db.session.add(found)
-    except IntegrityError:
-        found = db.session.scalar(
-            select(Settlement).where(
-                Settlement.shop_id == shop_id, Settlement.period_start == period_start
-            )
-        )
-        assert found is not None
-    return found
 
 
 # --- what the collectivité sees --------------------------------------------------------

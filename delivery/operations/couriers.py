@@ -89,16 +89,6 @@ def sign_up(
     return courier
 
 
-def pending_couriers() -> list[Courier]:
-    return list(
-        db.session.scalars(
-            select(Courier)
-            .where(Courier.status == CourierStatus.PENDING)
-            .order_by(Courier.created_at, Courier.id)
-        )
-    )
-
-
 def decide(courier: Courier, staff: User, approve: bool) -> None:
     """The collectivité approves (the user gets the courier role) or refuses."""
     courier.status = CourierStatus.APPROVED if approve else CourierStatus.REFUSED

@@ -15,7 +15,7 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from blinker import Namespace
@@ -334,7 +334,3 @@ def fail(job: DeliveryJob, courier: Courier, reason: str) -> None:
     _event(job, JobEventKind.FAILED, courier.id, note=reason)
     db.session.flush()
     delivery_failed.send(job, reason=job.failure_reason)
-
-
-def earnings_since(courier: Courier, days: int) -> datetime:
-    return paris_midnight() - timedelta(days=days)

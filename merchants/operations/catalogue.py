@@ -540,15 +540,6 @@ def upsert_variant(product: Product, data: VariantData) -> Variant:
     return variant
 
 
-def set_status(product: Product, status: ProductStatus) -> None:
-    """Publish, unpublish or archive; publishing needs a variant with a price."""
-    errors = _check_publication(status, product.variants)
-    if errors:
-        raise CatalogueError(errors)
-    product.status = status
-    db.session.flush()
-
-
 def delete_product(product: Product) -> None:
     """Remove the product with its variants and photos; the photo files are deleted
     once the transaction commits (order lines keep their copy of name and price)."""

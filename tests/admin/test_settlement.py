@@ -301,12 +301,6 @@ def test_runs_and_tasks_repeated_pay_once(app):
     assert ops.start_run(*WEEK) == []  # nothing left to pay
 
 
-def test_create_settlement_twice_returns_the_same_row(app):
-    shop = ShopFactory()
-    first = ops.create_settlement(shop.id, *WEEK)
-    assert ops.create_settlement(shop.id, *WEEK).id == first.id
-
-
 @pytest.fixture
 def follow_retries():
     """Eager tasks follow their retries as a worker would (errors kept in results)."""

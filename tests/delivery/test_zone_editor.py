@@ -24,8 +24,6 @@ from .zone_helpers import CENTRE, EAST, insee, make_territory, square
 
 @pytest.fixture
 def territory(app):
-    if "delivery_zones" not in app.blueprints:
-        pytest.skip("zones_bp is not registered yet (delivery/__init__.py)")
     territory = make_territory()
     db.session.commit()
     return territory

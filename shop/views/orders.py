@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import (
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -21,7 +22,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from delivery.models import DeliveryJob, JobStatus
+from delivery.models import DeliveryJob
 from marketplace.extensions import db
 from marketplace.models import Commune, FulfilmentMethod, Role
 from marketplace.payments import PaymentError, stripe_js_url
@@ -29,7 +30,8 @@ from marketplace.security import role_required
 
 from .. import operations as ops
 from ..forms import CheckoutForm
-from ..models import Order, SubOrder, SubOrderStatus
+from ..models import Order, OrderStatus, SubOrder, SubOrderStatus
+from ..notifications import failure_reason, open_delivery_code
 from ..operations.checkout import (
     DELIVERIES,
     DeliveryAddress,
@@ -233,10 +235,8 @@ def _own_order(public_id: uuid.UUID) -> Order:
 @login_required
 def pay(public_id: uuid.UUID) -> Any:
     order = _own_order(public_id)
-    if order.status.value != "pending_payment":
+    if order.status is not OrderStatus.PENDING_PAYMENT:
         return redirect(url_for("storefront.order_detail", public_id=public_id))
-    from flask import current_app
-
     return render_template(
         "shop/pay.html",
         order=order,
@@ -305,7 +305,6 @@ TRACKED_STEPS = (
     SubOrderStatus.OUT_FOR_DELIVERY,
     SubOrderStatus.DELIVERED,
 )
-OPEN_JOB = (JobStatus.OPEN, JobStatus.ACCEPTED, JobStatus.PICKED_UP)
 
 
 def _delivery_tracking(order: Order) -> dict[int, dict[str, Any]]:
@@ -341,14 +340,9 @@ def _delivery_tracking(order: Order) -> dict[int, dict[str, Any]]:
         if failed:
             steps[-1] = SubOrderStatus.DELIVERY_FAILED
         job = latest.get(sub.id)
-        reason = ""
-        if failed:
-            reason = (job.failure_reason if job is not None else None) or next(
-                (e.note for e in reversed(sub.history) if e.to_status is sub.status), ""
-            )
         result[sub.id] = {
             "steps": [(step, reached.get(step)) for step in steps],
-            "code": job.delivery_code if job is not None and job.status in OPEN_JOB else "",
-            "reason": reason,
+            "code": open_delivery_code(job),
+            "reason": failure_reason(sub, job) if failed else "",
         }
     return result

@@ -8,12 +8,10 @@ from __future__ import annotations
 import logging
 import uuid
 from functools import cache
-from typing import Any
 
 from flask import current_app, render_template, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
@@ -23,6 +21,8 @@ from .security import (
     find_user_by_email,
     hash_password,
     password_problem,
+    sign,
+    unsign,
     verify_password,
 )
 
@@ -109,23 +109,24 @@ def record_login(user: User) -> None:
     db.session.flush()
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=RESET_SALT)
+def reset_link_minutes() -> int:
+    """How long a reset link stays valid, in whole minutes (at least one)."""
+    return max(reset_max_age() // 60, 1)
+
+
+def reset_max_age() -> int:
+    return int(current_app.config["PASSWORD_RESET_MAX_AGE"])
 
 
 def make_reset_token(user: User) -> str:
     """A signed token naming the user and their current session token."""
-    return _serializer().dumps({"u": user.id, "s": user.session_token})
+    return sign(RESET_SALT, {"u": user.id, "s": user.session_token})
 
 
 def user_for_reset_token(token: str) -> User | None:
     """The user a valid, unexpired, unused reset token names, or None."""
-    max_age = int(current_app.config.get("PASSWORD_RESET_MAX_AGE", 3600))
-    try:
-        data: Any = _serializer().loads(token, max_age=max_age)
-    except BadSignature:  # SignatureExpired is a BadSignature
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+    data = unsign(RESET_SALT, token, reset_max_age())
+    if data is None or not isinstance(data.get("u"), int):
         return None
     user = db.session.get(User, data["u"])
     if user is None or not user.is_active or user.session_token != data.get("s"):
@@ -141,8 +142,7 @@ def request_password_reset(email: str) -> bool:
     link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(
         "auth.reset_password", token=make_reset_token(user), _external=False
     )
-    max_age = int(current_app.config.get("PASSWORD_RESET_MAX_AGE", 3600))
-    context = {"user": user, "link": link, "minutes": max(max_age // 60, 1)}
+    context = {"user": user, "link": link, "minutes": reset_link_minutes()}
     with force_locale(user.locale or "fr"):
         subject = _("Réinitialiser votre mot de passe Comptoir")
         text = render_template("mail/password_reset.txt", **context)

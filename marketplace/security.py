@@ -8,9 +8,10 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, abort, request
+from flask import Flask, abort, current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from zxcvbn import zxcvbn
 
@@ -57,6 +58,21 @@ def password_problem(password: str, user_inputs: list[str]) -> str | None:
             )
         )
     return None
+
+
+def sign(salt: str, data: dict[str, Any]) -> str:
+    """A URL-safe token carrying `data`, signed with the app's secret key under `salt`."""
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt).dumps(data)
+
+
+def unsign(salt: str, token: str, max_age: int) -> dict[str, Any] | None:
+    """The data of a token `sign` made under `salt` less than `max_age` seconds ago, or None."""
+    serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+    try:
+        data = serializer.loads(token, max_age=max_age)
+    except BadSignature:  # SignatureExpired is a BadSignature
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def load_user(user_key: str) -> User | None:

@@ -179,8 +179,9 @@ def forgot_password() -> Page:
     if form.validate_on_submit():
         operations.request_password_reset(form.email.data or "")
         db.session.commit()
-        max_age = int(current_app.config["PASSWORD_RESET_MAX_AGE"])
-        return render_template("auth/forgot_password_sent.html", minutes=max(max_age // 60, 1))
+        return render_template(
+            "auth/forgot_password_sent.html", minutes=operations.reset_link_minutes()
+        )
     return render_template("auth/forgot_password.html", form=form)
 
 

@@ -9,7 +9,6 @@ code), report a failure with a reason; 409 when the job's state forbids the step
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any, TypeVar
 
 from flask.views import MethodView
@@ -17,7 +16,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import Conflict, Forbidden, NotFound
 
-from marketplace.api_auth import SECURITY, api_user, token_required
+from marketplace.api_auth import api_user, token_endpoint
 from marketplace.api_auth import init_app as init_api_auth
 from marketplace.api_common import fail, field_error
 from marketplace.extensions import csrf, db
@@ -75,19 +74,13 @@ class FailArgsSchema(Schema):
     reason = fields.Str(required=True, validate=validate.Length(min=3, max=500))
 
 
-def courier_only(view: F) -> F:
-    """A courier's bearer token, of an approved account; documented with 401/403."""
+def _approved(view_kwargs: dict[str, Any]) -> None:
+    if approved_courier(api_user()) is None:
+        raise Forbidden("Ce compte livreur n'est pas validé.")
 
-    @wraps(view)
-    def approved(*args: Any, **kwargs: Any) -> Any:
-        if approved_courier(api_user()) is None:
-            raise Forbidden("Ce compte livreur n'est pas validé.")
-        return view(*args, **kwargs)
 
-    wrapped = token_required(Role.COURIER)(approved)
-    wrapped = blp.doc(security=SECURITY)(wrapped)
-    wrapped = blp.alt_response(403, "FORBIDDEN")(wrapped)
-    return blp.alt_response(401, "UNAUTHORIZED")(wrapped)
+# A courier's bearer token, of an approved account; documented with 401/403.
+courier_only = token_endpoint(blp, Role.COURIER, check=_approved)
 
 
 def _courier() -> Courier:

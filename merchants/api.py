@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import tempfile
 from collections.abc import Callable, Mapping
-from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
 from flask import g, request, send_file
@@ -24,7 +23,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import Conflict, NotFound, UnprocessableEntity
 
-from marketplace.api_auth import SECURITY, api_user, token_required
+from marketplace.api_auth import api_user, token_endpoint
 from marketplace.api_auth import init_app as init_api_auth
 from marketplace.api_common import fail, field_error, paginate
 from marketplace.extensions import after_commit, csrf, db
@@ -76,23 +75,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 def merchant_only(bp: Blueprint, in_shop: bool = True) -> Callable[[F], F]:
     """A merchant's bearer token is needed (checked before the input); documented,
     with 401, 403 and (`in_shop`) the 404 of a shop the account does not work for."""
+    if not in_shop:
+        return token_endpoint(bp, Role.MERCHANT)
+    return token_endpoint(bp, Role.MERCHANT, check=_shop_first, errors=(404,))
 
-    def decorator(view: F) -> F:
-        @wraps(view)
-        def shop_first(*args: Any, **kwargs: Any) -> Any:
-            # Another shop is not found before its input is even read.
-            if in_shop:
-                g.api_shop = staff_shop(kwargs["shop_id"])
-            return view(*args, **kwargs)
 
-        wrapped = token_required(Role.MERCHANT)(shop_first)
-        wrapped = bp.doc(security=SECURITY)(wrapped)
-        if in_shop:
-            wrapped = bp.alt_response(404, "NOT_FOUND")(wrapped)
-        wrapped = bp.alt_response(403, "FORBIDDEN")(wrapped)
-        return bp.alt_response(401, "UNAUTHORIZED")(wrapped)
-
-    return decorator
+def _shop_first(view_kwargs: dict[str, Any]) -> None:
+    # Another shop is not found before its input is even read.
+    g.api_shop = staff_shop(view_kwargs["shop_id"])
 
 
 def staff_shop(shop_id: int) -> Shop:

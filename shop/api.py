@@ -26,7 +26,7 @@ from werkzeug.exceptions import (
     UnprocessableEntity,
 )
 
-from marketplace.api_auth import SECURITY, api_user, token_required
+from marketplace.api_auth import api_user, token_endpoint
 from marketplace.api_auth import init_app as init_api_auth
 from marketplace.api_common import fail, paginate
 from marketplace.extensions import csrf, db
@@ -36,6 +36,7 @@ from merchants.models import Product, ProductStatus, Shop, ShopStatus, Trade
 
 from . import operations as ops
 from .models import Order, SubOrder
+from .operations import checkout as checkout_ops
 from .operations import search as search_ops
 from .schemas import (
     BasketLineArgsSchema,
@@ -43,6 +44,8 @@ from .schemas import (
     BasketSchema,
     CheckoutArgsSchema,
     CheckoutSchema,
+    DeliveryOptionsArgsSchema,
+    DeliveryOptionsSchema,
     OrderSchema,
     OrderSummarySchema,
     PaymentArgsSchema,
@@ -65,6 +68,8 @@ csrf.exempt(blp)
 blp.record_once(lambda state: init_api_auth(state.app))
 
 MAX_ID = 2**31 - 1  # PostgreSQL integer: larger ids cannot exist
+# The checkout's address problems, named inside the request's "address".
+ADDRESS_FIELDS = ("street", "postcode", "commune")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -85,6 +90,12 @@ def checkout_failed(exc: ops.CheckoutError) -> NoReturn:
     for key, message in problems.items():
         if key.startswith("fulfilment-"):
             fields.setdefault("fulfilment", {})[key.removeprefix("fulfilment-")] = [message]
+        elif key.startswith("slot-"):
+            fields.setdefault("slots", {})[key.removeprefix("slot-")] = [message]
+        elif key in ADDRESS_FIELDS:
+            fields.setdefault("address", {})[key] = [message]
+        elif key == "address":
+            fields.setdefault("address", {}).setdefault("_schema", []).append(message)
         else:
             fields[key] = [message]
     if set(fields) == {"quantity"}:
@@ -95,15 +106,7 @@ def checkout_failed(exc: ops.CheckoutError) -> NoReturn:
 
 def authenticated(*roles: Role) -> Callable[[F], F]:
     """A bearer token is needed (checked before the input); documented in the spec."""
-
-    def decorator(view: F) -> F:
-        wrapped = token_required(*roles)(view)
-        wrapped = blp.doc(security=SECURITY)(wrapped)
-        if roles:
-            wrapped = blp.alt_response(403, "FORBIDDEN")(wrapped)
-        return blp.alt_response(401, "UNAUTHORIZED")(wrapped)
-
-    return decorator
+    return token_endpoint(blp, *roles)
 
 
 # -- Shops and products (public) -----------------------------------------------------
@@ -405,6 +408,52 @@ def _own_order(user: User, public_id: uuid.UUID) -> Order:
     return order
 
 
+def _delivery_address(
+    user: User, given: Mapping[str, Any] | None
+) -> checkout_ops.DeliveryAddress | None:
+    """The request's address checked and located as the checkout page does (422
+    naming `address.<field>`), or None when none is given or the basket is empty."""
+    if not given:
+        return None
+    groups = ops.group_by_shop(ops.basket_quantities(ops.user_basket(user)))
+    if not groups:
+        return None
+    territory_id = groups[0].shop.territory_id
+    commune_id = db.session.scalar(
+        select(Commune.id).where(
+            Commune.slug == given["commune"], Commune.territory_id == territory_id
+        )
+    )
+    try:
+        return checkout_ops.delivery_address(
+            territory_id, given["street"], given["postcode"], commune_id
+        )
+    except ops.CheckoutError as exc:
+        checkout_failed(exc)
+
+
+@blp.route("/checkout/options")
+class CheckoutOptions(MethodView):
+    @authenticated(Role.RESIDENT)
+    @blp.arguments(DeliveryOptionsArgsSchema)
+    @blp.response(200, DeliveryOptionsSchema)
+    def post(self, args: Mapping[str, Any]) -> Any:
+        """List the fulfilment options of my basket
+
+        What the checkout page shows for an address: per shop of the basket, every
+        method it offers, whether it is available now and why not, the earliest
+        time (and the standard window's end), the express slots to choose from and
+        the fee in cents TTC. Without an address no delivery is available. A POST
+        so the address never lands in a URL (logs, history); nothing is written.
+        """
+        user = api_user()
+        address = _delivery_address(user, args.get("address"))
+        groups = ops.group_by_shop(ops.basket_quantities(ops.user_basket(user)))
+        offers = checkout_ops.shop_offers(groups, address)
+        db.session.commit()  # keeps the address's geocoding in the cache, as the page
+        return {"address": address, "shops": offers}
+
+
 @blp.route("/checkout")
 class Checkout(MethodView):
     @authenticated(Role.RESIDENT)
@@ -417,18 +466,29 @@ class Checkout(MethodView):
 
         One order, one sub-order per shop with the fulfilment method chosen for it,
         stock reserved, one PaymentIntent whose client secret is returned. Sending
-        the same `checkout_key` again returns the same order.
+        the same `checkout_key` again returns the same order. Deliveries need the
+        `address`; express needs a slot of POST /checkout/options in `slots`. Each
+        sub-order carries its delivery fee, included in the total. A method the
+        shop does not offer, an address outside its zone or radius, a slot no
+        longer offered: 422 naming `fulfilment.<shop id>`, `address.<field>` or
+        `slots.<shop id>`.
         """
         user = api_user()
         key: uuid.UUID = args["checkout_key"]
         contact = args["contact"]
+        slots = args.get("slots") or {}
+        choices = {
+            shop_id: checkout_ops.ShopChoice(method, slots.get(shop_id))
+            for shop_id, method in args["fulfilment"].items()
+        }
         try:
             order = ops.place_order(
                 user,
                 ops.user_basket(user),
-                dict(args["fulfilment"]),
+                choices,
                 ops.Contact(contact["name"].strip(), contact["email"].lower(), contact["phone"]),
                 key,
+                address=_delivery_address(user, args.get("address")),
             )
             db.session.commit()
         except ops.CheckoutError as exc:

@@ -80,6 +80,10 @@ class ComputedString(_Computed, fields.String):
     pass
 
 
+class ComputedFloat(_Computed, fields.Float):
+    pass
+
+
 class ComputedList(_Computed, fields.List):
     pass
 
@@ -383,6 +387,33 @@ class ContactArgsSchema(Schema):
     phone = fields.String(required=True, validate=PHONE)
 
 
+class AddressArgsSchema(Schema):
+    street = fields.String(
+        required=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "Number and street", "example": "3 rue du Marché"},
+    )
+    postcode = fields.String(
+        required=True, validate=validate.Length(max=10), metadata={"example": "47200"}
+    )
+    commune = fields.String(
+        required=True,
+        validate=SLUG,
+        metadata={"description": "Slug of a commune of the shops' territory"},
+    )
+
+
+ADDRESS_HELP = "Where the deliveries go; needed when a shop's method is a delivery"
+
+
+class DeliveryOptionsArgsSchema(Schema):
+    address = fields.Nested(
+        AddressArgsSchema,
+        allow_none=True,
+        metadata={"description": ADDRESS_HELP + "; without it no delivery is available"},
+    )
+
+
 class CheckoutArgsSchema(Schema):
     checkout_key = fields.UUID(
         required=True,
@@ -395,6 +426,80 @@ class CheckoutArgsSchema(Schema):
         required=True,
         metadata={"description": "Shop id → fulfilment method, one per shop in the basket"},
     )
+    address = fields.Nested(
+        AddressArgsSchema, allow_none=True, metadata={"description": ADDRESS_HELP}
+    )
+    slots = fields.Dict(
+        keys=fields.Integer(strict=False),
+        values=fields.AwareDateTime(),
+        metadata={
+            "description": "Shop id → start of the express slot chosen among those "
+            "POST /checkout/options lists (ISO 8601 with its offset)"
+        },
+    )
+
+
+class SlotSchema(Schema):
+    start = UTCDateTime()
+    end = UTCDateTime()
+
+
+class DeliveryChoiceSchema(Schema):
+    method = _enum(FulfilmentMethod)
+    available = ComputedBoolean(lambda option: option.availability.available)
+    reason = ComputedString(
+        lambda option: option.availability.reason,
+        allow_none=True,
+        metadata={"description": "Why not, for the resident, when not available"},
+    )
+    earliest = ComputedDateTime(
+        lambda option: option.availability.earliest,
+        allow_none=True,
+        metadata={"description": "Ready (click-and-collect) or delivered, at the earliest"},
+    )
+    latest = ComputedDateTime(
+        lambda option: option.availability.latest,
+        allow_none=True,
+        metadata={"description": "Standard delivery: the end of the expected window"},
+    )
+    slots = ComputedNested(
+        lambda option: option.availability.slots,
+        SlotSchema,
+        many=True,
+        metadata={"description": "Express: the slots to choose from, earliest first"},
+    )
+    approximate = ComputedBoolean(
+        lambda option: option.availability.approximate,
+        metadata={"description": "Only the commune's point is known: an indicative answer"},
+    )
+    fee_cents = fields.Integer(
+        allow_none=True, metadata={"description": "Delivery fee TTC; null when not available"}
+    )
+
+
+class ShopDeliveryOptionsSchema(Schema):
+    shop = ComputedNested(lambda offer: offer.group.shop, ShopRefSchema)
+    subtotal_cents = ComputedInteger(lambda offer: offer.group.subtotal_cents)
+    weight_grams = fields.Integer(metadata={"description": "The parcel, for standard delivery"})
+    options = fields.List(
+        fields.Nested(DeliveryChoiceSchema),
+        metadata={"description": "Every method the shop offers, available or not"},
+    )
+
+
+class DeliveryAddressSchema(Schema):
+    text = fields.String()
+    latitude = ComputedFloat(lambda address: address.point.latitude)
+    longitude = ComputedFloat(lambda address: address.point.longitude)
+    approximate = ComputedBoolean(
+        lambda address: address.point.approximate,
+        metadata={"description": "Located at the commune's centre: availability is indicative"},
+    )
+
+
+class DeliveryOptionsSchema(Schema):
+    address = fields.Nested(DeliveryAddressSchema, allow_none=True)
+    shops = fields.List(fields.Nested(ShopDeliveryOptionsSchema))
 
 
 class PaymentArgsSchema(Schema):
@@ -453,6 +558,15 @@ class SubOrderSchema(SubOrderSummarySchema):
     items_cents = fields.Integer()
     delivery_fee_cents = fields.Integer()
     ready_not_before = UTCDateTime(allow_none=True)
+    delivery_address = fields.String(allow_none=True)
+    delivery_slot_start = UTCDateTime(allow_none=True, metadata={"description": "Express"})
+    delivery_slot_end = UTCDateTime(allow_none=True, metadata={"description": "Express"})
+    expected_from = UTCDateTime(
+        allow_none=True, metadata={"description": "Ready or delivered, at the earliest"}
+    )
+    expected_until = UTCDateTime(
+        allow_none=True, metadata={"description": "Express slot end, standard window end"}
+    )
     pickup_code = ComputedString(
         _pickup_code,
         allow_none=True,

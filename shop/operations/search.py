@@ -644,11 +644,14 @@ def _pg_match(q: str) -> _TextMatch:
     shop_key = func.comptoir_search_key(Shop.name)
     # `name %> key`: word_similarity(key, name) >= pg_trgm.word_similarity_threshold
     # (0.6): "chocolt" finds "Tablette de chocolat"; both sides use the GIN indexes.
+    # The trigram test comes first: rows found by the trigram index are rechecked
+    # against the whole condition, and a name that matches then spares building
+    # the row's full-text document (its description included).
     return _TextMatch(
-        product_condition=or_(product_doc.op("@@")(query), product_key.op("%>")(key)),
+        product_condition=or_(product_key.op("%>")(key), product_doc.op("@@")(query)),
         product_rank=func.ts_rank_cd(product_doc, query, 1) * 4
         + func.word_similarity(key, product_key),
-        shop_condition=or_(shop_doc.op("@@")(query), shop_key.op("%>")(key)),
+        shop_condition=or_(shop_key.op("%>")(key), shop_doc.op("@@")(query)),
         shop_rank=func.ts_rank_cd(shop_doc, query, 1) * 4 + func.word_similarity(key, shop_key),
     )
 
@@ -758,11 +761,13 @@ def _ordering(params: SearchParams, match: _TextMatch | None) -> list[Any]:
 def _search_products(
     params: SearchParams, now: datetime, match: _TextMatch | None
 ) -> tuple[int, list[ProductHit]]:
-    """The total and one page: three queries (count, page, variants)."""
+    """The total and one page: two queries (the page with the total as a window
+    count, so the matches are found once; the variants), and a count only for a
+    page past the last one."""
     base = _product_select(params, now, match)
-    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    page = db.session.scalars(
-        base.options(
+    rows = db.session.execute(
+        base.add_columns(func.count().over().label("total"))
+        .options(
             selectinload(Product.variants),
             joinedload(Product.shop).options(_commune_loading(), joinedload(Shop.trade)),
         )
@@ -770,7 +775,13 @@ def _search_products(
         .limit(PAGE_SIZE)
         .offset((params.page - 1) * PAGE_SIZE)
     ).all()
-    return total, [ProductHit(product) for product in page]
+    if rows:
+        total = int(rows[0].total)
+    elif params.page > 1:
+        total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    else:
+        total = 0
+    return total, [ProductHit(row[0]) for row in rows]
 
 
 def _search_shops(params: SearchParams, now: datetime, match: _TextMatch) -> list[Shop]:

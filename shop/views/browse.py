@@ -12,9 +12,8 @@ from marketplace.models import FulfilmentMethod, utcnow
 from merchants.models import Shop
 from merchants.operations import PARIS, is_open, next_open_moment
 
-from ..forms import AddToBasketForm
 from ..operations import search as ops
-from .common import METHOD_LABELS, bp, current_territory
+from .common import METHOD_LABELS, PageText, bp, current_territory
 from .page_cache import cached_page
 
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -87,7 +86,7 @@ def home() -> str:
         by_commune=by_commune,
         map_points=map_points,
         map=map_config(),
-        method_labels=METHOD_LABELS,
+        text=PageText(),
         page_args={k: v.slug for k, v in page_args.items()},
         **shop_status(listing.shops, utcnow()),
     )
@@ -125,9 +124,7 @@ def shop_page(slug: str) -> str:
         today=now.astimezone(PARIS).date(),
         ready_times=_ready_times(shop, now),
         method_labels=METHOD_LABELS,
-        stock_labels=ops.STOCK_LABELS,
-        stock_state=ops.stock_state,
-        form=AddToBasketForm(),
+        text=PageText(),
     )
 
 
@@ -144,10 +141,9 @@ def product_page(shop_slug: str, product_slug: str) -> str:
         product=product,
         shop=shop,
         others=ops.other_products(product),
-        stock_state=ops.stock_state,
         product_stock=ops.product_stock_state(product),
-        stock_labels=ops.STOCK_LABELS,
         method_labels=METHOD_LABELS,
+        text=PageText(),
         ready_times=_ready_times(shop, now),
         **shop_status([shop], now),
     )

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from flask import (
-    Blueprint,
-)
+from datetime import datetime
+from urllib.parse import quote
+
+from flask import Blueprint, request, url_for
+from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from marketplace.extensions import db
+from marketplace.i18n import local_time
 from marketplace.models import FulfilmentMethod, Territory
+from merchants.models import Trade
 
 from ..models import SubOrderStatus
+from ..operations.search import STOCK_LABELS, StockState, stock_state
 
 bp = Blueprint(
     "storefront",
@@ -46,3 +51,75 @@ STATUS_LABELS = {
 
 def current_territory() -> Territory | None:
     return db.session.scalar(select(Territory).order_by(Territory.id).limit(1))
+
+
+class PageText:
+    """What every card and basket form of a page repeats, resolved once per render.
+
+    A lazy label, a `gettext`, a `url_for` or a `csrf_token()` costs tens of
+    microseconds each; a catalogue page shows a hundred forms and cards, so the
+    templates take these from here instead of calling them per item.
+    """
+
+    def __init__(self) -> None:
+        from .page_cache import csrf_token
+
+        self.locale = str(get_locale())
+        self.add_url = url_for("storefront.update_basket")
+        self.csrf = csrf_token()
+        self.next_path = request.path
+        self.quantity = gettext("Quantité")
+        self.add = gettext("Ajouter au panier")
+        self.pick = gettext("Coup de cœur")
+        self.stock = {state: str(label) for state, label in STOCK_LABELS.items()}
+        self.methods = {method: str(label) for method, label in METHOD_LABELS.items()}
+        self._shop_url = url_for("storefront.shop_page", slug=_SLUG)
+        self._product_url = url_for(
+            "storefront.product_page", shop_slug=_SLUG, product_slug=_PRODUCT_SLUG
+        )
+        self._vat: dict[int, str] = {}
+        self.open_now = gettext("Ouvert maintenant")
+        self.closed = gettext("Fermé")
+        self._opens: dict[tuple[datetime, str], str] = {}
+
+    def stock_label(self, stock: int) -> tuple[StockState, str]:
+        state = stock_state(stock)
+        return state, self.stock[state]
+
+    def vat(self, rate_bp: int) -> str:
+        """ "TTC, TVA 5,5 %" (5.5 in English) for a rate in basis points."""
+        text = self._vat.get(rate_bp)
+        if text is None:
+            rate = f"{rate_bp / 100:g}"
+            if self.locale != "en":
+                rate = rate.replace(".", ",")
+            text = self._vat[rate_bp] = gettext("TTC, TVA %(rate)s %%", rate=rate)
+        return text
+
+    def trade_name(self, trade: Trade) -> str:
+        return trade.name_en if self.locale == "en" else trade.name_fr
+
+    def opening(self, open_now: bool, next_opening: datetime | None, fmt: str) -> str:
+        """ "Ouvert maintenant", "Ouvre lundi 09:00" or "Fermé" (shops share
+        their next opening moments: each is formatted once)."""
+        if open_now:
+            return self.open_now
+        if next_opening is None:
+            return self.closed
+        key = (next_opening, fmt)
+        text = self._opens.get(key)
+        if text is None:
+            text = self._opens[key] = gettext("Ouvre %(when)s", when=local_time(next_opening, fmt))
+        return text
+
+    def shop_url(self, slug: str) -> str:
+        return self._shop_url.replace(_SLUG, quote(slug))
+
+    def product_url(self, shop_slug: str, product_slug: str) -> str:
+        return self._product_url.replace(_SLUG, quote(shop_slug)).replace(
+            _PRODUCT_SLUG, quote(product_slug)
+        )
+
+
+_SLUG = "__shop_slug__"
+_PRODUCT_SLUG = "__product_slug__"

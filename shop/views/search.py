@@ -8,7 +8,7 @@ from marketplace.models import utcnow
 
 from ..operations import search as ops
 from .browse import shop_status
-from .common import METHOD_LABELS, bp
+from .common import METHOD_LABELS, PageText, bp
 from .page_cache import cached_page
 
 
@@ -35,8 +35,7 @@ def search() -> str:
         trades=trades,
         method_labels=METHOD_LABELS,
         sort_labels=ops.SORT_LABELS,
-        stock_labels=ops.STOCK_LABELS,
-        stock_state=ops.stock_state,
+        text=PageText(),
         shop_open=status["open_now"],
         shop_next=status["next_opening"],
         page_size=ops.PAGE_SIZE,

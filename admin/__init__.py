@@ -4,9 +4,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from . import tasks, views, views_shop
+    # views_reconciliation adds its routes to the admin blueprint (views.bp).
+    from . import commands, tasks, views, views_reconciliation, views_shop  # noqa: F401
     from .settlement import models  # noqa: F401 - the tables, for migrations
 
     app.register_blueprint(views.bp)
     app.register_blueprint(views_shop.bp)
     tasks.init_app(app)
+    commands.init_app(app)

@@ -66,6 +66,35 @@ def settle(self: Task, settlement_id: int) -> str | None:
     return done.status.value if done else None
 
 
+@celery_app.task(name="admin.reconcile", bind=True, acks_late=True, max_retries=5)
+def reconcile(self: Task, day: str | None = None) -> int:
+    """Compare the ledger with Stripe for one Europe/Paris day (ISO date), by default
+    yesterday; idempotent (the day's report is replaced). Stripe errors are retried."""
+    from datetime import date
+
+    from marketplace.payments import PaymentError
+
+    from .settlement import reconciliation
+
+    if day:
+        start, end = reconciliation.days(date.fromisoformat(day), date.fromisoformat(day))
+    else:
+        start, end = reconciliation.previous_day()
+    try:
+        report = reconciliation.reconcile(start, end)
+        db.session.commit()
+    except PaymentError as exc:
+        db.session.rollback()
+        countdown = min(3600, 300 * 2**self.request.retries)
+        if self.app.conf.task_always_eager:
+            countdown = 0
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    except Exception:
+        db.session.rollback()
+        raise
+    return report.difference_count
+
+
 def _enqueue(ids: list[int]) -> None:
     for settlement_id in ids:
         settle.delay(settlement_id)
@@ -76,6 +105,11 @@ BEAT_SCHEDULE = {
         "task": "admin.run_settlements",
         # Weekly, Monday 03:00 Europe/Paris (the beat's timezone): last week's sales.
         "schedule": crontab(day_of_week="mon", hour=3, minute=0),
+    },
+    "admin-reconcile": {
+        "task": "admin.reconcile",
+        # Daily at 04:30 Europe/Paris: yesterday's payments, refunds and transfers.
+        "schedule": crontab(hour=4, minute=30),
     },
 }
 

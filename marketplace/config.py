@@ -46,6 +46,7 @@ OPTIONAL_INTS = (
     "PICKUP_HOLD_DAYS",  # click-and-collect kept before cancel and refund (7)
     "PAGE_CACHE_SECONDS",  # anonymous storefront pages cached (60; 0 turns it off)
     "CATALOGUE_IMPORT_ASYNC_ROWS",  # imports longer than this run in Celery (500)
+    "RECONCILIATION_MARGIN_HOURS",  # Stripe and the ledger searched this far around a period (24)
 )
 OPTIONAL_STRINGS = ("MAP_TILE_URL", "MAP_TILE_ATTRIBUTION")
 

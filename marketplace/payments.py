@@ -11,6 +11,7 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -31,6 +32,41 @@ class Intent:
     client_secret: str
     status: str
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class BalanceLine:
+    """One of Stripe's balance transactions: its amount as it moved the balance
+    (money in positive, out negative), the object that made it and, for a charge,
+    its PaymentIntent."""
+
+    id: str
+    type: str
+    amount_cents: int
+    created: datetime
+    source_id: str
+    payment_intent: str | None
+
+
+@dataclass(frozen=True)
+class ConnectedAccount:
+    """A Stripe Connect account and what Stripe allows it to do."""
+
+    id: str
+    details_submitted: bool
+    charges_enabled: bool
+    payouts_enabled: bool
+
+
+def _source(txn: Any) -> tuple[str, str | None]:
+    """The balance transaction's source id and, for a charge, its PaymentIntent."""
+    source = getattr(txn, "source", None)
+    if source is None or isinstance(source, str):
+        return str(source or ""), None
+    intent = getattr(source, "payment_intent", None)
+    if intent is not None and not isinstance(intent, str):
+        intent = getattr(intent, "id", None)
+    return str(source.id), intent
 
 
 class PaymentGateway:
@@ -119,6 +155,76 @@ class PaymentGateway:
             raise PaymentError("Le remboursement a échoué.") from exc
         return refund.id
 
+    def balance_transactions(self, start: datetime, end: datetime) -> list[BalanceLine]:
+        """Every balance transaction created in [start, end), all pages read, each
+        with its source expanded (a charge's PaymentIntent is on the charge)."""
+        params: Any = {
+            "created": {"gte": int(start.timestamp()), "lt": int(end.timestamp())},
+            "limit": 100,
+            "expand": ["data.source"],
+        }
+        lines = []
+        try:
+            page = self.client.v1.balance_transactions.list(params=params)
+            for txn in page.auto_paging_iter():
+                source_id, intent = _source(txn)
+                lines.append(
+                    BalanceLine(
+                        id=txn.id,
+                        type=txn.type,
+                        amount_cents=txn.amount,
+                        created=datetime.fromtimestamp(txn.created, UTC),
+                        source_id=source_id,
+                        payment_intent=intent,
+                    )
+                )
+        except stripe.StripeError as exc:
+            log.warning("stripe balance transactions failed: %s", type(exc).__name__)
+            raise PaymentError("Stripe n'a pas donné ses mouvements de solde.") from exc
+        return lines
+
+    def create_connected_account(self, shop_id: int, account_type: str) -> ConnectedAccount:
+        """The shop's Connect account, created once (the key is the shop's)."""
+        params: Any = {
+            "type": account_type,
+            "country": "FR",
+            "metadata": {"shop_id": str(shop_id)},
+        }
+        if account_type != "standard":  # Stripe decides a standard account's capabilities
+            params["capabilities"] = {"transfers": {"requested": True}}
+        try:
+            account = self.client.v1.accounts.create(
+                params=params, options={"idempotency_key": f"connect-account-shop-{shop_id}"}
+            )
+        except stripe.StripeError as exc:
+            log.warning("stripe account creation failed: %s", type(exc).__name__)
+            raise PaymentError("Stripe n'a pas pu ouvrir le compte.") from exc
+        return _connected(account)
+
+    def onboarding_link(self, account_id: str, refresh_url: str, return_url: str) -> str:
+        """A single-use AccountLink to Stripe's onboarding for this account."""
+        try:
+            link = self.client.v1.account_links.create(
+                params={
+                    "account": account_id,
+                    "refresh_url": refresh_url,
+                    "return_url": return_url,
+                    "type": "account_onboarding",
+                }
+            )
+        except stripe.StripeError as exc:
+            log.warning("stripe account link failed: %s", type(exc).__name__)
+            raise PaymentError("Stripe n'a pas donné de lien d'inscription.") from exc
+        return link.url
+
+    def retrieve_account(self, account_id: str) -> ConnectedAccount:
+        try:
+            account = self.client.v1.accounts.retrieve(account_id)
+        except stripe.StripeError as exc:
+            log.warning("stripe account retrieval failed: %s", type(exc).__name__)
+            raise PaymentError("Stripe n'a pas donné l'état du compte.") from exc
+        return _connected(account)
+
     def parse_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
         """Verify Stripe's signature (300 s tolerance) and return the event.
 
@@ -131,6 +237,15 @@ class PaymentGateway:
         except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as exc:
             raise ValueError("invalid webhook") from exc
         return event.to_dict()
+
+
+def _connected(account: Any) -> ConnectedAccount:
+    return ConnectedAccount(
+        id=account.id,
+        details_submitted=bool(getattr(account, "details_submitted", False)),
+        charges_enabled=bool(getattr(account, "charges_enabled", False)),
+        payouts_enabled=bool(getattr(account, "payouts_enabled", False)),
+    )
 
 
 def gateway() -> PaymentGateway:
@@ -156,7 +271,8 @@ class LocalStripe:
     """A localstripe server in a background thread, bound to 127.0.0.1 only.
 
     localstripe (GPL, test/demo only) imitates the Stripe API, Stripe.js and signed
-    webhooks; it cannot do Connect transfers.
+    webhooks; what it lacks (Connect accounts and links, transfers, balance
+    transaction filters) is added by our test double, marketplace.localstripe_connect.
     """
 
     def __init__(self, port: int) -> None:
@@ -176,6 +292,9 @@ class LocalStripe:
         from localstripe.resources import store
         from localstripe.server import app
 
+        from .localstripe_connect import install
+
+        install(app)  # before serving: aiohttp freezes the routes then
         store.clear()  # start from scratch; never load another run's pickle
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
@@ -185,6 +304,17 @@ class LocalStripe:
         self._loop.run_until_complete(site.start())
         self._ready.set()
         self._loop.run_forever()
+
+    def flush(self) -> None:
+        """Empty the server's store (tests that list everything start clean)."""
+        import urllib.request
+
+        from .localstripe_connect import reset
+
+        request = urllib.request.Request(f"{self.url}/_config/data", method="DELETE")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback URL we built
+            pass
+        reset()
 
     def register_webhook(self, url: str, secret: str) -> None:
         """Make localstripe sign and POST its events to `url`."""

@@ -21,10 +21,14 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.extensions import Base
 from marketplace.models import TimestampMixin, UTCDateTime, _enum
+
+# The shop's Stripe Connect account lives with the shop (merchants); named here too
+# for the settlement code that reads it.
+from merchants.models import PayoutAccount  # noqa: F401
 
 
 class SettlementStatus(enum.StrEnum):
@@ -114,12 +118,54 @@ class SettlementItem(Base):
     commission_vat_cents: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class PayoutAccount(TimestampMixin, Base):
-    """A shop's Stripe Connect account (kept here until the shop model has one)."""
+class ReconciliationReport(TimestampMixin, Base):
+    """The ledger compared with Stripe's balance transactions for one period (one
+    report per period: running it again replaces its differences)."""
 
-    __tablename__ = "payout_account"
+    __tablename__ = "reconciliation_report"
+    __table_args__ = (UniqueConstraint("period_start", "period_end"),)
 
-    shop_id: Mapped[int] = mapped_column(
-        ForeignKey("shop.id", ondelete="CASCADE"), primary_key=True
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # What each side holds for the period (payments, refunds, transfers), signed as
+    # Stripe's balance: money in positive, money out negative.
+    stripe_count: Mapped[int] = mapped_column(Integer, default=0)
+    stripe_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    ledger_count: Mapped[int] = mapped_column(Integer, default=0)
+    ledger_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    difference_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    differences: Mapped[list[ReconciliationDifference]] = relationship(
+        back_populates="report",
+        cascade="all, delete-orphan",
+        order_by="ReconciliationDifference.id",
     )
-    stripe_account_id: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class DifferenceKind(enum.StrEnum):
+    MISSING_IN_LEDGER = "missing_in_ledger"  # in Stripe, not in the ledger
+    MISSING_IN_STRIPE = "missing_in_stripe"  # in the ledger, not in Stripe
+    AMOUNT_MISMATCH = "amount_mismatch"  # in both, amounts differ
+
+
+class ReconciliationDifference(Base):
+    """One difference: Stripe object ids and amounts only, never personal data."""
+
+    __tablename__ = "reconciliation_difference"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reconciliation_report.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[DifferenceKind] = mapped_column(_enum(DifferenceKind, "difference_kind"))
+    object_type: Mapped[str] = mapped_column(String(20))  # payment, refund, transfer
+    stripe_id: Mapped[str | None] = mapped_column(String(255))
+    balance_transaction_id: Mapped[str | None] = mapped_column(String(255))
+    ledger_reference: Mapped[str | None] = mapped_column(String(120))
+    stripe_cents: Mapped[int | None] = mapped_column(BigInteger)
+    ledger_cents: Mapped[int | None] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    report: Mapped[ReconciliationReport] = relationship(back_populates="differences")

@@ -280,7 +280,8 @@ def compute(settlement_id: int) -> Settlement | None:
     account = db.session.get(PayoutAccount, settlement.shop_id)
     if settlement.payout_cents == 0:
         settlement.payout_method = PayoutMethod.NONE
-    elif account is not None:
+    elif account is not None and account.payouts_enabled:
+        # Stripe Connect only once Stripe enabled the account's payouts; else SEPA.
         settlement.payout_method = PayoutMethod.STRIPE
         settlement.destination = account.stripe_account_id
     else:

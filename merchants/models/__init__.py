@@ -16,12 +16,14 @@ from .core import (
     Variant,
 )
 from .imports import ImportFormat, ImportJob, ImportStatus  # noqa: F401 - import jobs
+from .payouts import PayoutAccount
 
 __all__ = [
     "IMAGE_SIZES",
     "VAT_RATES_BP",
     "Closure",
     "OpeningHours",
+    "PayoutAccount",
     "Product",
     "ProductImage",
     "ProductStatus",

@@ -322,7 +322,9 @@ def recorder(app, tmp_path: Path, follow_retries):
 
 def test_connected_shop_is_paid_by_one_transfer_after_failures(app, recorder):
     shop = ShopFactory()
-    db.session.add(PayoutAccount(shop_id=shop.id, stripe_account_id="acct_1TestShop"))
+    db.session.add(
+        PayoutAccount(shop_id=shop.id, stripe_account_id="acct_1TestShop", payouts_enabled=True)
+    )
     sub = paid_sub(shop, [(4200, 1)])
     collect(sub, IN_WEEK)
     db.session.commit()
@@ -345,7 +347,9 @@ def test_connected_shop_is_paid_by_one_transfer_after_failures(app, recorder):
 
 def test_crash_after_the_transfer_adopts_it_instead_of_paying_again(app, tmp_path):
     shop = ShopFactory()
-    db.session.add(PayoutAccount(shop_id=shop.id, stripe_account_id="acct_1Crash"))
+    db.session.add(
+        PayoutAccount(shop_id=shop.id, stripe_account_id="acct_1Crash", payouts_enabled=True)
+    )
     collect(paid_sub(shop, [(999, 1)]), IN_WEEK)
     db.session.commit()
     [sid] = ops.start_run(*WEEK)
@@ -373,7 +377,9 @@ def test_payout_error_leaves_a_failed_settlement_that_staff_can_retry(
     app, client, tmp_path, follow_retries
 ):
     shop = ShopFactory(name="Librairie du Marché")
-    db.session.add(PayoutAccount(shop_id=shop.id, stripe_account_id="acct_1Fail"))
+    db.session.add(
+        PayoutAccount(shop_id=shop.id, stripe_account_id="acct_1Fail", payouts_enabled=True)
+    )
     collect(paid_sub(shop, [(2000, 1)]), IN_WEEK)
     staff = UserFactory(roles=[Role.STAFF])
     db.session.commit()
@@ -504,7 +510,11 @@ def test_sepa_file_has_one_validated_transfer_per_sepa_settlement(app, client):
         with_iban = ShopFactory(iban="FR1420041010050500013M02606", iban_holder="Librairie SARL")
         no_iban = ShopFactory(name="Sans IBAN")
         connected = ShopFactory()
-        db.session.add(PayoutAccount(shop_id=connected.id, stripe_account_id="acct_1Sepa"))
+        db.session.add(
+            PayoutAccount(
+                shop_id=connected.id, stripe_account_id="acct_1Sepa", payouts_enabled=True
+            )
+        )
         subs = [paid_sub(shop, [(2590, 1)]) for shop in (with_iban, no_iban)]
         for sub in subs:
             collect(sub, IN_WEEK)

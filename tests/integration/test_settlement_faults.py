@@ -128,7 +128,9 @@ def start_worker(
 def shops(committed_app: Flask) -> dict[str, object]:
     """Three shops with sales collected in WEEK: two paid by SEPA, one connected."""
     sepa_a, sepa_b, connected = ShopFactory(), ShopFactory(), ShopFactory()
-    db.session.add(PayoutAccount(shop_id=connected.id, stripe_account_id="acct_1Faults"))
+    db.session.add(
+        PayoutAccount(shop_id=connected.id, stripe_account_id="acct_1Faults", payouts_enabled=True)
+    )
     subs = [
         paid_sub(sepa_a, [(1990, 2)]),
         paid_sub(sepa_a, [(650, 1)], delivery_fee=400),

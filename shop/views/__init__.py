@@ -21,14 +21,15 @@ __all__ = ["bp", "init_app", "staff_bp"]
 
 
 TERRITORY_NAME_SECONDS = 60
-_territory_name: dict[str, Any] = {}  # per process: (catalogue version, expiry) -> name
+_territory_name: dict[str, Any] = {}  # per process: (base version, expiry, name)
 
 
 def territory_name() -> str | None:
     """The territory's name for every page's header, read once a minute at most (and
-    again as soon as the catalogue version moves) rather than on every page."""
+    again as soon as the pages' base version moves) rather than on every page."""
     pages = page_cache.store() if current_app.config.get("PAGE_CACHE_SECONDS") else None
-    version = pages.version() if pages is not None else -1
+    versions = pages.versions([page_cache.BASE]) if pages is not None else None
+    version = versions[0] if versions is not None else -1
     cached = _territory_name.get("entry")
     if cached is not None and cached[0] == version and cached[1] > time.monotonic():
         return cached[2]

@@ -14,7 +14,7 @@ from merchants.operations import PARIS, is_open, next_open_moment
 
 from ..operations import search as ops
 from .common import METHOD_LABELS, PageText, bp, current_territory
-from .page_cache import cached_page
+from .page_cache import BASE, SHOPS, cached_page, note_shop
 
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILE_ATTRIBUTION = (
@@ -43,7 +43,7 @@ def _page_number() -> int:
 
 
 @bp.get("/")
-@cached_page
+@cached_page(BASE, SHOPS)
 def home() -> str:
     """Shops first, grouped by commune, filtered by commune and trade, a page at a
     time; the map shows every shop matching the filters."""
@@ -106,11 +106,12 @@ def _ready_times(shop: Shop, now: datetime) -> list[tuple[FulfilmentMethod, date
 
 
 @bp.get("/boutiques/<slug>")
-@cached_page
+@cached_page(BASE, shop_of="slug")
 def shop_page(slug: str) -> str:
     shop = ops.public_shop(slug)
     if shop is None:
         abort(404)
+    note_shop(shop.id)
     catalogue = ops.shop_catalogue(shop, _page_number())
     now = utcnow()
     return render_template(
@@ -129,11 +130,12 @@ def shop_page(slug: str) -> str:
 
 
 @bp.get("/boutiques/<shop_slug>/<product_slug>")
-@cached_page
+@cached_page(BASE, shop_of="shop_slug")
 def product_page(shop_slug: str, product_slug: str) -> str:
     product = ops.public_product(shop_slug, product_slug)
     if product is None:
         abort(404)
+    note_shop(product.shop_id)
     shop = product.shop
     now = utcnow()
     return render_template(

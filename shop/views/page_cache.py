@@ -41,7 +41,6 @@ from functools import wraps
 from typing import Any, Protocol, TypeVar, cast
 
 from flask import Flask, current_app, g, has_app_context, request, session
-from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import BindParameter, event, select
@@ -49,6 +48,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql import operators
 
+from marketplace.i18n import select_locale
 from merchants.models import Product, Variant
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -188,7 +188,9 @@ def note_shop(shop_id: int) -> None:
 
 def _key(names: list[str], versions: list[int], basket_count: int) -> str:
     scopes = ",".join(f"{n}={v}" for n, v in zip(names, versions, strict=True))
-    raw = f"{scopes}|{get_locale()}|{basket_count}|{request.full_path}"
+    # The locale as Babel's selector picks it, without building a babel Locale (a
+    # cache hit renders nothing that needs one).
+    raw = f"{scopes}|{select_locale()}|{basket_count}|{request.full_path}"
     return "comptoir:page:" + hashlib.sha256(raw.encode()).hexdigest()
 
 

@@ -178,3 +178,18 @@ def test_the_local_store_forgets_expired_pages() -> None:
     store = page_cache.LocalStore()
     store.set("page", "body", 0)
     assert store.get("page") is None
+
+
+def test_each_language_has_its_own_cached_page(
+    page_cached: Flask, count_queries: Any, two_shops: dict[str, Any]
+) -> None:
+    path = two_shops["a"]["shop_path"]
+    french, english = page_cached.test_client(), page_cached.test_client()
+    french.get(path, headers={"Accept-Language": "fr"})
+    english.get(path, headers={"Accept-Language": "en"})
+    french_page = french.get(path, headers={"Accept-Language": "fr"}).text
+    english_page = english.get(path, headers={"Accept-Language": "en"}).text
+    assert 'lang="fr"' in french_page and 'lang="en"' in english_page
+    with english.session_transaction() as session:
+        session["locale"] = "fr"  # the language switch wins over the browser's
+    assert 'lang="fr"' in english.get(path, headers={"Accept-Language": "en"}).text

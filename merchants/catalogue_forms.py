@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length
 
 from .models import ProductStatus
-from .operations.catalogue import MAX_OPTIONS
+from .operations.catalogue import CATEGORY_MAX, MAX_OPTIONS, NAME_MAX
 
 REQUIRED = _l("Ce champ est obligatoire.")
 MAX_VARIANTS = 50
@@ -77,10 +77,10 @@ class ProductForm(FlaskForm):
     name = StringField(
         _l("Nom du produit"),
         filters=[strip],
-        validators=[DataRequired(message=REQUIRED), Length(max=200)],
+        validators=[DataRequired(message=REQUIRED), Length(max=NAME_MAX)],
     )
     description = TextAreaField(_l("Description"), filters=[strip])
-    category = StringField(_l("Catégorie"), filters=[strip], validators=[Length(max=100)])
+    category = StringField(_l("Catégorie"), filters=[strip], validators=[Length(max=CATEGORY_MAX)])
     # Checked by operations.catalogue, with the import's message, not by WTForms.
     vat_rate = SelectField(_l("Taux de TVA"), choices=VAT_CHOICES, validate_choice=False)
     status = SelectField(

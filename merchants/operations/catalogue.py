@@ -6,6 +6,8 @@ goes through these functions, so a rule is written once:
 - `clean_product_fields(...)` and `validate_variant_fields(...)` turn raw text (a form
   field, a spreadsheet cell) into `ProductData` / `VariantData`, or raise
   `FieldErrors` naming each bad field with a French message;
+- `text_error(...)`, `slug_base` / `free_slug`, `has_price` / `lacks_price` are the
+  single rules for text lengths, slugs and publication (the import calls them too);
 - `check_skus(shop, ...)` finds SKUs already used elsewhere in the shop;
 - `create_product`, `update_product`, `upsert_variant`, `bulk_update_variants`
   apply them; they check everything first and change nothing when something is
@@ -20,7 +22,7 @@ from typing import Any
 
 from flask import has_request_context
 from flask_babel import gettext
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 from stdnum import ean as stdnum_ean
 
@@ -175,7 +177,12 @@ def parse_ean(value: Any) -> str | None:
     text = _text(value).replace(" ", "").replace("-", "")
     if not text:
         return None
-    if not text.isdigit() or len(text) not in (8, 12, 13, 14) or not stdnum_ean.is_valid(text):
+    # Digits and length checked here, so only the check digit is left to python-stdnum.
+    if (
+        not text.isdigit()
+        or len(text) not in (8, 12, 13, 14)
+        or stdnum_ean.calc_check_digit(text[:-1]) != text[-1]
+    ):
         raise ValueError(
             _("Code-barres EAN invalide : vérifiez les 13 (ou 8) chiffres et la clé de contrôle.")
         )
@@ -220,6 +227,33 @@ def clean_options(pairs: Iterable[tuple[Any, Any]]) -> dict[str, str]:
 # -- cleaning whole records -------------------------------------------------------------
 
 
+def text_error(field_name: str, value: str) -> str | None:
+    """The message for a product or variant text that is missing or too long, or None.
+
+    `field_name`: name (required), description, category or sku (required); `value`
+    already stripped. The forms, the API and the import all check texts with it.
+    """
+    if field_name == "name":
+        if not value:
+            return _("Indiquez le nom du produit.")
+        if len(value) > NAME_MAX:
+            return _("Nom trop long : 200 caractères au plus.")
+    elif field_name == "description":
+        if len(value) > DESCRIPTION_MAX:
+            return _("Description trop longue : 10 000 caractères au plus.")
+    elif field_name == "category":
+        if len(value) > CATEGORY_MAX:
+            return _("Catégorie trop longue : 100 caractères au plus.")
+    elif field_name == "sku":
+        if not value:
+            return _("Indiquez une référence (SKU), unique dans votre boutique.")
+        if len(value) > SKU_MAX:
+            return _("Référence trop longue : 64 caractères au plus.")
+    else:
+        raise KeyError(field_name)
+    return None
+
+
 def clean_product_fields(
     *,
     name: Any,
@@ -232,16 +266,15 @@ def clean_product_fields(
     """Raw product fields → ProductData, or FieldErrors naming each bad field."""
     errors: Errors = {}
     clean_name = _text(name)
-    if not clean_name:
-        errors["name"] = _("Indiquez le nom du produit.")
-    elif len(clean_name) > NAME_MAX:
-        errors["name"] = _("Nom trop long : 200 caractères au plus.")
     clean_description = _text(description)
-    if len(clean_description) > DESCRIPTION_MAX:
-        errors["description"] = _("Description trop longue : 10 000 caractères au plus.")
     clean_category = _text(category)
-    if len(clean_category) > CATEGORY_MAX:
-        errors["category"] = _("Catégorie trop longue : 100 caractères au plus.")
+    for field_name, value in (
+        ("name", clean_name),
+        ("description", clean_description),
+        ("category", clean_category),
+    ):
+        if message := text_error(field_name, value):
+            errors[field_name] = message
     vat_rate_bp = 0
     try:
         vat_rate_bp = parse_vat_rate(vat_rate)
@@ -282,10 +315,8 @@ def validate_variant_fields(
     """
     errors: Errors = {}
     clean_sku = _text(sku)
-    if not clean_sku:
-        errors["sku"] = _("Indiquez une référence (SKU), unique dans votre boutique.")
-    elif len(clean_sku) > SKU_MAX:
-        errors["sku"] = _("Référence trop longue : 64 caractères au plus.")
+    if message := text_error("sku", clean_sku):
+        errors["sku"] = message
     price_cents = 0
     try:
         if isinstance(price, int) and not isinstance(price, bool):
@@ -381,21 +412,26 @@ def check_skus(
     return problems
 
 
-def unique_slug(shop: Shop, name: str, exclude_product_id: int | None = None) -> str:
-    """A slug from the name, unique in the shop: "pull-marin", then "pull-marin-2"…"""
-    base = slugify(name)[: SLUG_MAX - 8].strip("-") or "produit"
-    query = select(Product.slug).where(
-        Product.shop_id == shop.id,
-        (Product.slug == base) | Product.slug.like(f"{base}-%"),
-    )
+def slug_base(text_value: str) -> str:
+    """The slug a product's name (or an import's product_ref) starts from: "pull-marin"."""
+    return slugify(text_value)[: SLUG_MAX - 8].strip("-") or "produit"
+
+
+def taken_slugs(
+    shop_id: int, bases: Iterable[str], exclude_product_id: int | None = None
+) -> set[str]:
+    """The shop's slugs that are one of `bases` or one of them followed by "-N"."""
+    conditions = [(Product.slug == base) | Product.slug.like(f"{base}-%") for base in set(bases)]
+    if not conditions:
+        return set()
+    query = select(Product.slug).where(Product.shop_id == shop_id, or_(*conditions))
     if exclude_product_id is not None:
         query = query.where(Product.id != exclude_product_id)
-    taken = set(db.session.scalars(query))
-    taken.update(
-        p.slug
-        for p in db.session.new
-        if isinstance(p, Product) and p.shop_id == shop.id and p.slug is not None
-    )
+    return set(db.session.scalars(query))
+
+
+def free_slug(base: str, taken: set[str]) -> str:
+    """`base`, else the first of "base-2", "base-3"… not in `taken`."""
     if base not in taken:
         return base
     n = 2
@@ -404,13 +440,35 @@ def unique_slug(shop: Shop, name: str, exclude_product_id: int | None = None) ->
     return f"{base}-{n}"
 
 
-def _publishable(variants: Iterable[VariantData | Variant]) -> bool:
-    return any(v.price_cents > 0 for v in variants)
+def unique_slug(shop: Shop, name: str, exclude_product_id: int | None = None) -> str:
+    """A slug from the name, unique in the shop: "pull-marin", then "pull-marin-2"…"""
+    base = slug_base(name)
+    taken = taken_slugs(shop.id, [base], exclude_product_id)
+    taken.update(
+        p.slug
+        for p in db.session.new
+        if isinstance(p, Product) and p.shop_id == shop.id and p.slug is not None
+    )
+    return free_slug(base, taken)
+
+
+def has_price(prices: Iterable[int]) -> bool:
+    """At least one variant with a price: what a published product needs."""
+    return any(price > 0 for price in prices)
+
+
+def lacks_price(status: ProductStatus, priced: bool) -> bool:
+    """The publication rule: a published product has at least one priced variant."""
+    return status is ProductStatus.PUBLISHED and not priced
+
+
+def publication_message() -> str:
+    return _("Pour publier, ajoutez au moins une variante avec un prix.")
 
 
 def _check_publication(status: ProductStatus, variants: Iterable[VariantData | Variant]) -> Errors:
-    if status is ProductStatus.PUBLISHED and not _publishable(variants):
-        return {"status": _("Pour publier, ajoutez au moins une variante avec un prix.")}
+    if lacks_price(status, has_price(v.price_cents for v in variants)):
+        return {"status": publication_message()}
     return {}
 
 
@@ -620,7 +678,7 @@ def bulk_update_variants(shop: Shop, changes: Sequence[VariantChange]) -> dict[i
     products = {variants[vid].product for vid in new_prices}
     for product in products:
         prices = [new_prices.get(v.id, v.price_cents) for v in product.variants]
-        if product.status is ProductStatus.PUBLISHED and not any(p > 0 for p in prices):
+        if lacks_price(product.status, has_price(prices)):
             for v in product.variants:
                 if v.id in new_prices:
                     errors[v.id] = {

@@ -145,6 +145,16 @@ def merchant(app: Flask, client: FlaskClient) -> SimpleNamespace:
     return SimpleNamespace(user=user, shop=shop, base=f"/boutique/{shop.id}/catalogue")
 
 
+@pytest.fixture(params=[ops.BATCH_ROWS, 2], ids=["one-batch", "batches-of-2"])
+def batch_rows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The rows are checked and written in batches: with two rows a batch, a product's
+    rows, duplicates and catalogue lookups cross batches."""
+    from merchants.operations.imports import importer
+
+    monkeypatch.setattr(importer, "BATCH_ROWS", request.param)
+    return int(request.param)
+
+
 # -- the dry run and apply ------------------------------------------------------------
 
 
@@ -227,7 +237,7 @@ def test_product_ref_groups_rows_whatever_their_name(shop: Shop) -> None:
     assert sorted(slugs) == ["pull-coton", "pull-laine"]
 
 
-def test_apply_twice_changes_nothing_the_second_time(shop: Shop) -> None:
+def test_apply_twice_changes_nothing_the_second_time(shop: Shop, batch_rows: int) -> None:
     content = products_file(5, variants=2)
     first = apply(shop, content)
     assert first.changes == 15
@@ -236,7 +246,7 @@ def test_apply_twice_changes_nothing_the_second_time(shop: Shop) -> None:
     assert count(Product, shop) == 5 and count(Variant, shop) == 10
 
 
-def test_upsert_by_sku_updates_only_what_changed(shop: Shop) -> None:
+def test_upsert_by_sku_updates_only_what_changed(shop: Shop, batch_rows: int) -> None:
     product = ProductFactory(
         shop=shop,
         name="Miel",
@@ -326,14 +336,14 @@ def test_new_variant_needs_a_price(shop: Shop) -> None:
     assert errors_of(report) == [(2, "price")]
 
 
-def test_duplicate_sku_in_the_file(shop: Shop) -> None:
+def test_duplicate_sku_in_the_file(shop: Shop, batch_rows: int) -> None:
     content = csv_bytes([row(sku="A"), row(sku="B", product_name="Autre"), row(sku="A")])
     report = check(shop, content)
     assert errors_of(report) == [(4, "sku")]
     assert "ligne 2" in report.problems[0]["message"]
 
 
-def test_sku_of_another_product_of_the_shop_clashes(shop: Shop) -> None:
+def test_sku_of_another_product_of_the_shop_clashes(shop: Shop, batch_rows: int) -> None:
     other = ProductFactory(shop=shop, name="Pull")
     VariantFactory(product=other, sku="PULL-M")
     VariantFactory(product=ProductFactory(shop=shop, name="Bonnet"), sku="BONNET")
@@ -350,7 +360,9 @@ def test_another_shop_s_skus_do_not_clash(shop: Shop) -> None:
     assert check(shop, csv_bytes([row()])).ok
 
 
-def test_product_fields_differing_between_variants_are_reported(shop: Shop) -> None:
+def test_product_fields_differing_between_variants_are_reported(
+    shop: Shop, batch_rows: int
+) -> None:
     content = csv_bytes([row(sku="A"), row(sku="B", vat_rate="20")])
     assert errors_of(check(shop, content)) == [(3, "vat_rate")]
 
@@ -358,6 +370,100 @@ def test_product_fields_differing_between_variants_are_reported(shop: Shop) -> N
 def test_publishing_needs_a_price(shop: Shop) -> None:
     report = check(shop, csv_bytes([row(price="0")]))
     assert errors_of(report) == [(2, "status")]
+
+
+def test_a_product_s_rows_across_batches_make_one_product(shop: Shop, batch_rows: int) -> None:
+    shirt = {"product_name": "T-shirt", "ean": "", "option1_name": "taille"}
+    content = csv_bytes(
+        [
+            row(sku="TS-S", option1_value="S", **shirt),
+            row(sku="BON", product_name="Bonnet", ean=""),
+            row(sku="ECH", product_name="Écharpe", ean=""),
+            row(sku="TS-M", option1_value="M", **shirt),
+            row(sku="TS-L", option1_value="L", **shirt),
+        ]
+    )
+    dry = check(shop, content)
+    applied = apply(shop, content)
+    assert dry.ok and applied.ok, (dry.problems, applied.problems)
+    assert dry.summary() == applied.summary()
+    assert (applied.products_created, applied.variants_created) == (3, 5)
+    shirt_product = db.session.scalars(
+        select(Product).where(Product.shop_id == shop.id, Product.name == "T-shirt")
+    ).one()
+    assert [v.options["taille"] for v in shirt_product.variants] == ["S", "M", "L"]
+
+
+def test_a_later_batch_can_price_a_published_product(shop: Shop, batch_rows: int) -> None:
+    content = csv_bytes(
+        [
+            row(sku="A-0", price="0"),
+            row(sku="B", product_name="Autre"),
+            row(sku="C", product_name="Encore"),
+            row(sku="A-1", price="4,00", description="", category="", vat_rate=""),
+        ]
+    )
+    report = apply(shop, content)
+    assert report.ok, report.problems
+
+
+def test_new_slugs_stay_unique_in_and_across_batches(shop: Shop, batch_rows: int) -> None:
+    ProductFactory(shop=shop, name="Ancien", slug="pull")
+    content = csv_bytes(
+        [
+            row(sku="A", product_name="Pull", ean=""),
+            row(sku="B", product_name="Pull 2", ean=""),
+            row(sku="C", product_name="Pull !", ean=""),
+        ]
+    )
+    report = apply(shop, content)
+    assert report.ok, report.problems
+    slugs = db.session.scalars(
+        select(Product.slug).where(Product.shop_id == shop.id).order_by(Product.id)
+    ).all()
+    assert slugs == ["pull", "pull-2", "pull-2-2", "pull-3"]
+
+
+def test_a_ref_never_matches_a_product_made_by_the_same_import(shop: Shop, batch_rows: int) -> None:
+    """The dry run and the apply agree even though the apply writes batch by batch."""
+    header = [*HEADER, "product_ref"]
+    content = csv_bytes(
+        [
+            row(sku="A", product_name="Pull"),
+            row(sku="B", product_name="Bonnet"),
+            row(sku="C", product_name="Pull laine", product_ref="pull"),
+        ],
+        header=header,
+    )
+    dry = check(shop, content)
+    applied = apply(shop, content)
+    assert dry.summary() == applied.summary() and applied.products_created == 3
+    slugs = db.session.scalars(select(Product.slug).where(Product.shop_id == shop.id)).all()
+    assert sorted(slugs) == ["bonnet", "pull", "pull-2"]
+
+
+def test_an_import_shows_at_once_on_the_cached_shop_page(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches after the first are written with COPY, which the page cache's hooks do
+    not see: the first batch's INSERTs tell it."""
+    from merchants.operations.imports import importer
+    from shop.views import page_cache
+
+    monkeypatch.setitem(app.config, "PAGE_CACHE_SECONDS", 60)
+    monkeypatch.setitem(app.extensions, "page_cache", page_cache.LocalStore())
+    monkeypatch.setattr(importer, "BATCH_ROWS", 2)
+    shop = ShopFactory()
+    VariantFactory(product=ProductFactory(shop=shop, name="Lampe", status=ProductStatus.PUBLISHED))
+    db.session.commit()
+    path = f"/boutiques/{shop.slug}"
+    assert "Lampe" in client.get(path).text
+    rows = [row(sku=f"B{i}", product_name=f"Bougie n°{i}", ean="") for i in range(5)]
+    report = apply(shop, csv_bytes(rows))
+    assert report.ok and report.products_created == 5, report.problems
+    db.session.commit()
+    page = client.get(path).text
+    assert "Lampe" in page and "Bougie n°4" in page
 
 
 def test_all_or_nothing_a_bad_last_row_imports_nothing(shop: Shop) -> None:
@@ -480,6 +586,37 @@ def test_xlsx_rows_with_numbers_and_text(shop: Shop) -> None:
         .order_by(Variant.id)
     ).all()
     assert prices == [1250, 1490]
+
+
+def test_xlsx_written_in_write_only_mode_like_our_export(shop: Shop) -> None:
+    """No <dimension> in the sheet, inline strings: read once, rows counted cheaply."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Catalogue")
+    sheet.append(HEADER)
+    for i in range(3):
+        sheet.append([f"W-{i}", f"Savon {i}", "", "", 20, f"{i + 3},50", i, None, 100])
+    sheet.append([])
+    sheet.append(["W-9", "Savon 9", "", "", 20, 9.5, 1])
+    out = io.BytesIO()
+    workbook.save(out)
+    source = ops.source_from_bytes(out.getvalue(), "export.xlsx")
+    assert ops.estimate_rows(source) == 5  # the empty row counts, as in a CSV file
+    report = ops.apply_source(shop, source)
+    assert report.ok and report.rows == 4, report.problems
+    prices = db.session.scalars(
+        select(Variant.price_cents).join(Product).where(Product.shop_id == shop.id)
+    ).all()
+    assert sorted(prices) == [350, 450, 550, 950]
+
+
+def test_xlsx_date_cell_is_not_a_price(shop: Shop) -> None:
+    import datetime
+
+    content = xlsx_bytes([["X-1", "Bougie", "", "", 20, datetime.date(2026, 5, 12), 3, None, None]])
+    report = check(shop, content, "c.xlsx")
+    assert errors_of(report) == [(2, "price")]
 
 
 def test_xlsx_formula_cell_is_not_a_price(shop: Shop) -> None:

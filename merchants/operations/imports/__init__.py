@@ -2,11 +2,13 @@
 all or nothing, creating or updating products and variants by SKU.
 
 The file is read as a stream, one row at a time (csv.reader over a bounded line
-iterator; openpyxl in read-only mode), so memory does not grow with the file: what is
-kept per row is its SKU (duplicates) and, per product, its first row's fields. The
-values are checked with the catalogue's own parsers (`catalogue.parse_*`); the writes
-are batched (one INSERT/UPDATE per batch of rows) inside one savepoint of the
-caller's transaction, rolled back when any row is wrong.
+iterator; openpyxl's streaming sheet parser), so memory does not grow with the file:
+what is kept per row is its SKU (duplicates) and, per product, hashes of its first
+row's fields. The
+values are checked with the catalogue's own parsers and rules (`catalogue.parse_*`,
+`text_error`, `lacks_price`, `slug_base`); the rows are handled in batches: the
+catalogue is looked up per batch, and the writes (COPY on PostgreSQL) happen per batch
+inside one savepoint of the caller's transaction, rolled back when any row is wrong.
 
 Rows sharing a `product_ref` (or, without one, a `product_name`) are the variants of
 one product. An empty cell leaves the current value (or the default for something
@@ -14,9 +16,10 @@ new). Text cells starting with = + - @ are flagged and kept as plain text; a lea
 apostrophe before them (how the export protects them) is removed.
 
 The package: `common` (columns, limits, the report), `readers` (CSV and XLSX read as
-streams), `rows` (the catalogue as it is, one row's cells), `importer` (checks and
-batched writes), `jobs` (the uploaded file as a job). Everything public is
-re-exported here, so `from merchants.operations import imports` works as before.
+streams), `rows` (the catalogue as the rows need it, one row's cells), `importer` (the
+checks, batch by batch), `writes` (a batch's inserts and updates), `jobs` (the
+uploaded file as a job). Everything public is re-exported here, so
+`from merchants.operations import imports` works as before.
 """
 
 from .common import (
@@ -32,7 +35,6 @@ from .common import (
     MAX_STORED_PROBLEMS,
     MAX_UPLOAD_BYTES,
     OPTIONAL_COLUMNS,
-    PROGRESS_EVERY,
     TEXT_COLUMNS,
     XLSX_MAX_ENTRIES,
     XLSX_MAX_RATIO,
@@ -71,7 +73,6 @@ __all__ = [
     "MAX_STORED_PROBLEMS",
     "MAX_UPLOAD_BYTES",
     "OPTIONAL_COLUMNS",
-    "PROGRESS_EVERY",
     "TEXT_COLUMNS",
     "XLSX_MAX_ENTRIES",
     "XLSX_MAX_RATIO",

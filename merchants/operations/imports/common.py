@@ -49,8 +49,7 @@ MAX_STORED_PROBLEMS = 1_000
 XLSX_MAX_ENTRIES = 2_000
 XLSX_MAX_UNCOMPRESSED = 256 * 1024 * 1024
 XLSX_MAX_RATIO = 200  # uncompressed / compressed size of one member
-BATCH_ROWS = 500
-PROGRESS_EVERY = 100  # rows between two calls of the progress callback
+BATCH_ROWS = 500  # rows checked and written together (the progress moves per batch)
 DEFAULT_ASYNC_ROWS = 500
 
 Progress = Callable[[int], None]

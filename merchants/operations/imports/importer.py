@@ -1,5 +1,13 @@
 """Checking the rows against the file and the catalogue, and writing them in
-batches, all or nothing."""
+batches, all or nothing.
+
+The rows are handled in chunks of `BATCH_ROWS`: the chunk's SKUs, product refs and
+names are looked up in the catalogue in two queries, then each row is checked in
+file order (so the problems come out in file order), and when applying, the chunk's
+products and variants are written at once (PostgreSQL: variants with COPY). Across
+chunks only the SKUs seen (duplicates are reported with their first row) and one
+small record per product of the file are kept.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +15,26 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import insert, update
 
-from marketplace.extensions import db
 from marketplace.territory import slugify
 
 from ...models import (
-    Product,
     ProductStatus,
     Shop,
-    Variant,
 )
 from .. import catalogue as cat
-from .common import BATCH_ROWS, MAX_ROWS, PROGRESS_EVERY, ImportFileError, Progress, Report
+from .common import BATCH_ROWS, MAX_ROWS, ImportFileError, Progress, Report
 from .readers import Table
-from .rows import _PRODUCT_COLUMNS, _PRODUCT_KEYS, _Catalogue, _cell, _Group, _signature, _unprotect
+from .rows import (
+    _PRODUCT_COLUMNS,
+    _PRODUCT_KEYS,
+    _Catalogue,
+    _cell,
+    _Group,
+    _signature,
+    _unprotect,
+)
+from .writes import _Writes
 
 
 class _Importer:
@@ -36,11 +49,7 @@ class _Importer:
         self.catalogue = _Catalogue(shop.id)
         self.groups: dict[tuple[str, str], _Group] = {}
         self.skus: dict[str, int] = {}  # SKU → first row
-        self.new_slugs: set[str] = set()
-        self.pending_products: list[tuple[_Group, dict[str, Any]]] = []
-        self.product_updates: list[dict[str, Any]] = []
-        self.new_variants: list[tuple[_Group, dict[str, Any]]] = []
-        self.variant_updates: list[dict[str, Any]] = []
+        self.writes = _Writes(shop.id) if write else None
         self.columns: dict[str, int] = {}
         self._vat_cache: dict[str, tuple[bool, Any]] = {}
         self._status_cache: dict[str, tuple[bool, Any]] = {}
@@ -68,6 +77,11 @@ class _Importer:
             )
         return value
 
+    def _key_text(self, cells: Sequence[Any], column: str) -> str:
+        """A cell as `_text` reads it, without reporting anything (for the lookups)."""
+        value = _cell(cells, self.columns.get(column))
+        return _unprotect(value)[0] if value else value
+
     def _parse(self, row: int, column: str, raw: str, parser: Callable[[str], Any]) -> Any:
         try:
             return parser(raw)
@@ -94,57 +108,67 @@ class _Importer:
     def run(self, table: Table) -> None:
         self.columns = table.columns
         report = self.report
+        chunk: list[tuple[int, Sequence[Any]]] = []
         for number, cells in table.rows:
             if not any(c is not None and str(c).strip() for c in cells):
                 continue  # blank line
             report.rows += 1
             if report.rows > MAX_ROWS:
                 raise ImportFileError(_("Trop de lignes : %(n)d au plus par fichier.", n=MAX_ROWS))
-            self._row(number, cells)
-            if (
-                self.write
-                and report.ok
-                and len(self.new_variants) + len(self.variant_updates) >= BATCH_ROWS
-            ):
-                self._flush()
-            if self.progress is not None and report.rows % PROGRESS_EVERY == 0:
-                self.progress(report.rows)
+            chunk.append((number, cells))
+            if len(chunk) >= BATCH_ROWS:
+                self._chunk(chunk)
+                chunk = []
+        if chunk:
+            self._chunk(chunk)
         self._check_publication()
-        if self.write and report.ok:
-            self._flush()
         if self.progress is not None:
             self.progress(report.rows)
+
+    def _chunk(self, chunk: list[tuple[int, Sequence[Any]]]) -> None:
+        """Look up what the chunk's rows refer to, check each row, write them."""
+        skus: set[str] = set()
+        slugs: set[str] = set()
+        names: set[str] = set()
+        for _number, cells in chunk:
+            sku = self._key_text(cells, "sku")
+            if sku and sku not in self.skus:
+                skus.add(sku)
+            ref = self._key_text(cells, "product_ref")
+            if ref:
+                slugs.add(slugify(ref)[: cat.SLUG_MAX])
+            else:
+                name = self._key_text(cells, "product_name")
+                if name and ("name", name.casefold()) not in self.groups:
+                    names.add(name.casefold())
+        self.catalogue.fetch(skus, slugs, names)
+        for number, cells in chunk:
+            self._row(number, cells)
+        if self.writes is not None:
+            if self.report.ok:
+                self.writes.flush()
+            else:
+                self.writes = None  # nothing will be written: stop queueing
+        if self.progress is not None:
+            self.progress(self.report.rows)
 
     def _row(self, row: int, cells: Sequence[Any]) -> None:
         errors_before = self.report.error_count
         sku = self._text(cells, row, "sku")
         name = self._text(cells, row, "product_name")
         ref = self._text(cells, row, "product_ref")
-        if not sku:
-            self._error(row, "sku", _("Indiquez une référence (SKU), unique dans votre boutique."))
-        elif len(sku) > cat.SKU_MAX:
-            self._error(row, "sku", _("Référence trop longue : 64 caractères au plus."))
-        if not name:
-            self._error(row, "product_name", _("Indiquez le nom du produit."))
-        elif len(name) > cat.NAME_MAX:
-            self._error(row, "product_name", _("Nom trop long : 200 caractères au plus."))
+        for column, field_name, value in (("sku", "sku", sku), ("product_name", "name", name)):
+            if message := cat.text_error(field_name, value):
+                self._error(row, column, message)
 
         # product-level fields, kept only when given
         given: dict[str, Any] = {"name": name} if name else {}
-        description = self._text(cells, row, "description")
-        if description:
-            if len(description) > cat.DESCRIPTION_MAX:
-                self._error(
-                    row,
-                    "description",
-                    _("Description trop longue : 10 000 caractères au plus."),
-                )
-            given["description"] = description
-        category = self._text(cells, row, "category")
-        if category:
-            if len(category) > cat.CATEGORY_MAX:
-                self._error(row, "category", _("Catégorie trop longue : 100 caractères au plus."))
-            given["category"] = category
+        for column in ("description", "category"):
+            value = self._text(cells, row, column)
+            if value:
+                if message := cat.text_error(column, value):
+                    self._error(row, column, message)
+                given[column] = value
         vat_raw = _cell(cells, self.columns.get("vat_rate"))
         if vat_raw:
             vat = self._cached(self._vat_cache, row, "vat_rate", vat_raw, cat.parse_vat_rate)
@@ -212,14 +236,12 @@ class _Importer:
             elif existing_variant is not None:
                 product_id = existing_variant.product_id
             else:
-                product_id = catalogue.by_name.get(name.casefold())
-            if product_id is not None:
-                slug = catalogue.products[product_id].slug
-            else:
-                slug = self._new_slug(slug_ref or name)
-            group = _Group(row, _signature(given), product_id, slug, given.get("status"))
+                product_id = catalogue.by_name(name.casefold())
+            group = _Group(
+                row, _signature(given), product_id, given.get("status", ProductStatus.DRAFT)
+            )
             self.groups[key] = group
-            self._product_change(group, given)
+            self._product_change(group, given, slug_ref or name)
         else:
             signature = _signature(given)
             for index, column_key in enumerate(_PRODUCT_KEYS):
@@ -251,37 +273,30 @@ class _Importer:
             return None
         return group
 
-    def _new_slug(self, text_value: str) -> str:
-        base = slugify(text_value)[: cat.SLUG_MAX - 8].strip("-") or "produit"
-        slug, n = base, 2
-        while slug in self.catalogue.by_slug or slug in self.new_slugs:
-            slug = f"{base}-{n}"
-            n += 1
-        self.new_slugs.add(slug)
-        return slug
-
-    def _product_change(self, group: _Group, fields: dict[str, Any]) -> None:
+    def _product_change(self, group: _Group, fields: dict[str, Any], slug_from: str) -> None:
         if group.product_id is None:
             self.report.products_created += 1
-            values = {
-                "shop_id": self.shop.id,
-                "slug": group.slug,
-                "name": fields["name"],
-                "description": fields.get("description", ""),
-                "category": fields.get("category", ""),
-                "vat_rate_bp": fields.get("vat_rate_bp", 2000),
-                "status": fields.get("status", ProductStatus.DRAFT),
-            }
-            if self.write:
-                self.pending_products.append((group, values))
+            if self.writes is not None:
+                self.writes.new_product(
+                    group,
+                    cat.slug_base(slug_from),
+                    {
+                        "name": fields["name"],
+                        "description": fields.get("description", ""),
+                        "category": fields.get("category", ""),
+                        "vat_rate_bp": fields.get("vat_rate_bp", 2000),
+                        "status": fields.get("status", ProductStatus.DRAFT),
+                    },
+                )
             return
         current = self.catalogue.products[group.product_id]
         group.priced = current.priced
+        group.status = fields.get("status", current.status)
         changed = {k: v for k, v in fields.items() if getattr(current, k) != v}
         if changed:
             self.report.products_updated += 1
-            if self.write:
-                self.product_updates.append({"id": current.id, **changed})
+            if self.writes is not None:
+                self.writes.product_updates.append({"id": current.id, **changed})
 
     def _variant(
         self,
@@ -300,22 +315,10 @@ class _Importer:
                 self._error(row, "price", _("Indiquez le prix TTC en euros, par exemple 12,50."))
                 group.errors = True
                 return
-            group.priced = group.priced or price > 0
+            group.priced = group.priced or cat.has_price((price,))
             self.report.variants_created += 1
-            if self.write:
-                self.new_variants.append(
-                    (
-                        group,
-                        {
-                            "sku": sku,
-                            "price_cents": price,
-                            "stock": stock or 0,
-                            "ean": ean,
-                            "weight_grams": weight,
-                            "options": options or {},
-                        },
-                    )
-                )
+            if self.writes is not None:
+                self.writes.new_variant(group, sku, price, stock or 0, ean, weight, options or {})
             return
         given = {
             "price_cents": price,
@@ -325,49 +328,17 @@ class _Importer:
             "options": options,
         }
         changed = {k: v for k, v in given.items() if v is not None and getattr(existing, k) != v}
-        group.priced = group.priced or (price if price is not None else existing.price_cents) > 0
+        group.priced = group.priced or cat.has_price(
+            (price if price is not None else existing.price_cents,)
+        )
         if changed:
             self.report.variants_updated += 1
-            if self.write:
-                self.variant_updates.append({"id": existing.id, **changed})
+            if self.writes is not None:
+                self.writes.variant_updates.append({"id": existing.id, **changed})
         else:
             self.report.unchanged += 1
 
     def _check_publication(self) -> None:
         for group in self.groups.values():
-            if group.errors:
-                continue
-            status = group.status
-            if status is None and group.product_id is not None:
-                status = self.catalogue.products[group.product_id].status
-            if status is ProductStatus.PUBLISHED and not group.priced:
-                self._error(
-                    group.first_row,
-                    "status",
-                    _("Pour publier, ajoutez au moins une variante avec un prix."),
-                )
-
-    # writing -----------------------------------------------------------------------
-
-    def _flush(self) -> None:
-        session = db.session
-        if self.pending_products:
-            ids = session.scalars(
-                insert(Product).returning(Product.id, sort_by_parameter_order=True),
-                [values for _group, values in self.pending_products],
-            ).all()
-            for (group, _values), product_id in zip(self.pending_products, ids, strict=True):
-                group.product_id = product_id
-            self.pending_products = []
-        if self.product_updates:
-            session.execute(update(Product), self.product_updates)
-            self.product_updates = []
-        if self.new_variants:
-            session.execute(
-                insert(Variant),
-                [{**values, "product_id": group.product_id} for group, values in self.new_variants],
-            )
-            self.new_variants = []
-        if self.variant_updates:
-            session.execute(update(Variant), self.variant_updates)
-            self.variant_updates = []
+            if not group.errors and cat.lacks_price(group.status, group.priced):
+                self._error(group.first_row, "status", cat.publication_message())

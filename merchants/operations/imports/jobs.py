@@ -75,7 +75,7 @@ def estimate_rows(source: Source) -> int:
                     lines += chunk.count(b"\n")
             return max(lines - 1, 0)
         with open_table(source) as table:
-            return table.estimated_rows
+            return table.count_rows()
     except (ImportFileError, OSError):
         return 0
 

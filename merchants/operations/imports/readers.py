@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -77,7 +78,8 @@ class Table:
 
     columns: dict[str, int]
     rows: Iterator[tuple[int, Sequence[Any]]]  # (spreadsheet row number, cells)
-    estimated_rows: int = 0
+    # A quick count of the data rows, for progress bars (not computed unless asked).
+    count_rows: Callable[[], int] = lambda: 0
     encoding: str | None = None
     delimiter: str | None = None
     unknown_columns: list[str] = field(default_factory=list)
@@ -256,7 +258,8 @@ def _csv_table(source: Source) -> Iterator[Table]:
                     )
                 yield number, cells
 
-        yield Table(columns, rows(), max(lines - 1, 0), encoding, delimiter, unknown)
+        data_lines = max(lines - 1, 0)
+        yield Table(columns, rows(), lambda: data_lines, encoding, delimiter, unknown)
 
 
 # XLSX -----------------------------------------------------------------------------
@@ -286,53 +289,117 @@ def _check_zip(stream: IO[bytes]) -> None:
         )
 
 
+def _first_sheet(stream: IO[bytes]) -> tuple[Any, str]:
+    """openpyxl's reader with the strings, workbook and styles read, and the path of
+    the first worksheet in the archive.
+
+    `load_workbook(read_only=True)` also measures every sheet when it opens the file,
+    and for a sheet without a `<dimension>` (openpyxl's own write-only files, so our
+    export's) that is a full parse of it: the importer reads the rows only once.
+    """
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
+
+    reader = ExcelReader(stream, read_only=True, data_only=False)
+    reader.read_manifest()
+    reader.read_strings()
+    reader.read_workbook()
+    apply_stylesheet(reader.archive, reader.wb)  # date formats: a date stays a date
+    for _sheet, rel in reader.parser.find_sheets():
+        if rel.target in reader.valid_files and "chartsheet" not in rel.Type:
+            return reader, rel.target
+    raise ImportFileError(_("Ce classeur ne contient aucune feuille."))
+
+
+def _xlsx_rows(reader: Any, path: str) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """(row number, cell values) of the sheet, in order, read as a stream with
+    openpyxl's own cell parser (shared strings, numbers, dates, booleans)."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    workbook = reader.wb
+    with reader.archive.open(path) as src:
+        parser = WorkSheetParser(
+            src,
+            reader.shared_strings,
+            data_only=False,
+            epoch=workbook.epoch,
+            date_formats=workbook._date_formats,
+            timedelta_formats=workbook._timedelta_formats,
+        )
+        for number, cells in parser.parse():
+            width = 0
+            for cell in cells:
+                width = max(width, min(cell["column"], MAX_COLUMNS))
+            values: list[Any] = [None] * width
+            for cell in cells:
+                column = cell["column"]
+                if column <= MAX_COLUMNS:
+                    values[column - 1] = cell["value"]
+            yield number, tuple(values)
+
+
+_ROW_TAG = re.compile(rb"<row[\s>/]")
+
+
+def _xlsx_row_count(stream: IO[bytes]) -> int:
+    """The sheet's rows counted in its XML without parsing it (its `<row` tags)."""
+    reader, path = _first_sheet(stream)
+    count, carry = 0, b""
+    try:
+        with reader.archive.open(path) as src:
+            while chunk := src.read(1024 * 1024):
+                data = carry + chunk
+                count += len(_ROW_TAG.findall(data))
+                carry = data[-4:]  # shorter than a tag: never counted twice
+    finally:
+        reader.archive.close()
+    return count
+
+
 @contextmanager
 def _xlsx_table(source: Source) -> Iterator[Table]:
-    import openpyxl
-
     unreadable = _("Classeur Excel illisible : enregistrez-le à nouveau en .xlsx ou en CSV.")
     with source.open() as stream:
         _check_zip(stream)
         stream.seek(0)
         try:
-            workbook = openpyxl.load_workbook(stream, read_only=True, data_only=False)
+            reader, path = _first_sheet(stream)
+        except ImportFileError:
+            raise
         except Exception:
             raise ImportFileError(unreadable) from None
         try:
             try:
-                sheet = workbook.worksheets[0]
-                try:
-                    estimated = max((sheet.max_row or 1) - 1, 0)
-                except Exception:
-                    estimated = 0
-                raw = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
+                raw = _xlsx_rows(reader, path)
                 header: Sequence[Any] = ()
-                number = 0
-                for cells in raw:
-                    number += 1
+                number = 0  # the header's row
+                for row_number, cells in raw:
                     if any(c is not None and str(c).strip() for c in cells):
-                        header = cells
+                        header, number = cells, row_number
                         break
             except Exception:
                 raise ImportFileError(unreadable) from None
             columns, unknown = _normalise_header(header)
             _check_header(columns)
-            header_row = number
 
             def rows() -> Iterator[tuple[int, Sequence[Any]]]:
-                row_number = header_row
                 try:
-                    for cells in raw:
-                        row_number += 1
-                        yield row_number, cells
+                    yield from raw
                 except ImportFileError:
                     raise
                 except Exception:
                     raise ImportFileError(unreadable) from None
 
-            yield Table(columns, rows(), estimated, None, None, unknown)
+            def count() -> int:
+                try:
+                    with source.open() as again:
+                        return max(_xlsx_row_count(again) - number, 0)
+                except Exception:
+                    return 0
+
+            yield Table(columns, rows(), count, None, None, unknown)
         finally:
-            workbook.close()
+            reader.archive.close()
 
 
 @contextmanager

@@ -1,12 +1,13 @@
-"""The catalogue as it is, one row's cells, and formula protection."""
+"""The catalogue as the rows need it (fetched chunk by chunk), one row's cells, and
+formula protection."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, or_, select
 
 from marketplace.extensions import db
 
@@ -44,13 +45,79 @@ class _Variant:
 
 
 class _Catalogue:
-    """A compact snapshot of the shop's products and variants."""
+    """The shop's products and variants that one chunk of rows refers to, fetched in
+    two queries per chunk: memory follows the chunk, not the catalogue.
+
+    Only what existed before the import is looked up (products with an id up to
+    `before`), so an apply, which writes chunk after chunk, sees what a dry run of
+    the same file sees. The casefolded names of those products (to match rows
+    without a product_ref by name) are read once, on first need: one short string
+    and an id per existing product.
+    """
 
     def __init__(self, shop_id: int) -> None:
+        self.shop_id = shop_id
+        self.before: int = (
+            db.session.scalar(select(func.max(Product.id)).where(Product.shop_id == shop_id)) or 0
+        )
         self.products: dict[int, _Product] = {}
         self.by_slug: dict[str, int] = {}
-        self.by_name: dict[str, int | None] = {}  # casefolded name → id (None: several)
         self.variants: dict[str, _Variant] = {}
+        self._by_name: dict[str, int | None] | None = None
+
+    def by_name(self, key: str) -> int | None:
+        """The product named so (casefolded), None when none or several."""
+        if self._by_name is None:
+            self._by_name = {}
+            if self.before:
+                for product_id, name in db.session.execute(
+                    select(Product.id, Product.name).where(
+                        Product.shop_id == self.shop_id, Product.id <= self.before
+                    )
+                ):
+                    folded = name.casefold()
+                    self._by_name[folded] = None if folded in self._by_name else product_id
+        return self._by_name.get(key)
+
+    def fetch(self, skus: Collection[str], slugs: Collection[str], names: Collection[str]) -> None:
+        """Replace what is held by the variants with these SKUs, the products with
+        these slugs or (casefolded) names, and the products of those variants."""
+        self.products = {}
+        self.by_slug = {}
+        self.variants = {}
+        if not self.before:
+            return  # a shop without products: nothing to find
+        if skus:
+            for vrow in db.session.execute(
+                select(
+                    Variant.sku,
+                    Variant.id,
+                    Variant.product_id,
+                    Variant.price_cents,
+                    Variant.stock,
+                    Variant.ean,
+                    Variant.weight_grams,
+                    Variant.options,
+                )
+                .join(Product, Product.id == Variant.product_id)
+                .where(
+                    Product.shop_id == self.shop_id,
+                    Product.id <= self.before,
+                    Variant.sku.in_(list(skus)),
+                )
+                .order_by(Variant.id)
+            ):
+                self.variants.setdefault(vrow[0], _Variant(*vrow[1:]))
+        ids = {v.product_id for v in self.variants.values()}
+        ids.update(i for i in (self.by_name(n) for n in names) if i is not None)
+        wanted = []
+        if ids:
+            wanted.append(Product.id.in_(list(ids)))
+        if slugs:
+            wanted.append(Product.slug.in_(list(slugs)))
+        if not wanted:
+            return
+        priced = exists().where(Variant.product_id == Product.id, Variant.price_cents > 0)
         for row in db.session.execute(
             select(
                 Product.id,
@@ -60,31 +127,12 @@ class _Catalogue:
                 Product.category,
                 Product.vat_rate_bp,
                 Product.status,
-            ).where(Product.shop_id == shop_id)
+                priced,
+            ).where(Product.shop_id == self.shop_id, Product.id <= self.before, or_(*wanted))
         ):
             product = _Product(*row)
             self.products[product.id] = product
             self.by_slug[product.slug] = product.id
-            key = product.name.casefold()
-            self.by_name[key] = None if key in self.by_name else product.id
-        for vrow in db.session.execute(
-            select(
-                Variant.sku,
-                Variant.id,
-                Variant.product_id,
-                Variant.price_cents,
-                Variant.stock,
-                Variant.ean,
-                Variant.weight_grams,
-                Variant.options,
-            )
-            .join(Product, Product.id == Variant.product_id)
-            .where(Product.shop_id == shop_id)
-            .order_by(Variant.id)
-        ):
-            self.variants.setdefault(vrow[0], _Variant(*vrow[1:]))
-            if vrow.price_cents > 0:
-                self.products[vrow.product_id].priced = True
 
 
 # -- one row --------------------------------------------------------------------------
@@ -99,8 +147,8 @@ class _Group:
     # later rows are compared with them without keeping the texts.
     signature: tuple[int | None, ...]
     product_id: int | None
-    slug: str
-    status: ProductStatus | None
+    # The status the product will have (the file's, else the current one).
+    status: ProductStatus
     priced: bool = False
     errors: bool = False
 

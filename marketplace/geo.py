@@ -2,8 +2,9 @@
 
 `locate(street, postcode, commune)` never fails: when no geocoder is configured
 (GEOCODER_ENABLED is False in the embedded mode and in tests), when the service
-times out or errs, or when it finds nothing in that commune, the commune's reference
-point is returned with `approximate=True` so the page can say the pin is approximate.
+times out or errs, or when it finds nothing in that commune (or only a poor match,
+scored under MIN_SCORE), the commune's reference point is returned with
+`approximate=True` so the page can say the pin is approximate.
 
 Configuration (app.config): GEOCODER_ENABLED (default False), GEOCODER_DOMAIN
 (default "api-adresse.data.gouv.fr"), GEOCODER_SCHEME ("https"), GEOCODER_TIMEOUT
@@ -24,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from geopy.adapters import BaseSyncAdapter, RequestsAdapter, URLLibAdapter
 from geopy.exc import GeopyError
 from geopy.extra.rate_limiter import RateLimiter
 from geopy.geocoders import BANFrance
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 DEFAULT_DOMAIN = "api-adresse.data.gouv.fr"
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_MIN_DELAY = 0.05
+# The BAN's score (0 to 1) under which its best answer is not that address: a typo
+# scores about 0.7, an unknown street about 0.35 (another street of the town).
+MIN_SCORE = 0.5
 USER_AGENT = "comptoir-marketplace"
 EARTH_RADIUS_KM = 6371.0088
 
@@ -98,6 +103,14 @@ def geocoder_enabled() -> bool:
     return bool(current_app.config.get("GEOCODER_ENABLED", False))
 
 
+def _adapter(*, proxies: Any, ssl_context: Any) -> BaseSyncAdapter:
+    """geopy's HTTP client without retries of its own: its requests adapter retries a
+    read timeout twice by default, which made a silent geocoder cost three timeouts."""
+    if RequestsAdapter.is_available:
+        return RequestsAdapter(proxies=proxies, ssl_context=ssl_context, max_retries=0)
+    return URLLibAdapter(proxies=proxies, ssl_context=ssl_context)
+
+
 def _geocode_function() -> Callable[..., Any]:
     """The rate-limited BANFrance geocode of this configuration, one per process."""
     config = current_app.config
@@ -112,7 +125,11 @@ def _geocode_function() -> Callable[..., Any]:
         if function is None:
             domain, scheme, timeout, min_delay = key
             geocoder = BANFrance(
-                domain=domain, scheme=scheme, timeout=timeout, user_agent=USER_AGENT
+                domain=domain,
+                scheme=scheme,
+                timeout=timeout,
+                user_agent=USER_AGENT,
+                adapter_factory=_adapter,
             )
             # No retries and no swallowing: a person is waiting for the page, and a
             # failure must fall back to the commune's point at once.
@@ -137,7 +154,7 @@ def _store(key: str, entry: GeocodeCache) -> None:
             db.session.add(entry)
             db.session.flush()
     except IntegrityError:
-        log.info("geocode cache: %r stored concurrently", key)
+        log.info("geocode cache: an answer was stored concurrently")
 
 
 def geocode(query: str) -> GeocodeCache | None:
@@ -154,11 +171,17 @@ def geocode(query: str) -> GeocodeCache | None:
     try:
         location = _geocode_function()(query, limit=1)
     except GeopyError as exc:
-        log.warning("geocoding failed (%s): %s", type(exc).__name__, exc)
+        # Only the kind of failure: the message holds the URL, so the address.
+        log.warning("geocoding failed (%s)", type(exc).__name__)
         return None
     if location is None:
         return None
     properties = (location.raw or {}).get("properties", {})
+    score = float(properties.get("score", 1.0))
+    if score < MIN_SCORE:
+        # The BAN always answers something: below this it is another street.
+        log.info("geocoding: best answer scored %.2f, not trusted", score)
+        return None
     entry = GeocodeCache(
         query=key,
         latitude=float(location.latitude),
@@ -178,6 +201,6 @@ def locate(street: str, postcode: str, commune: Commune) -> GeoPoint:
         return commune_point(commune)
     if answer.citycode and answer.citycode != commune.insee_code:
         # Found, but in another commune: a typo more likely than a shop elsewhere.
-        log.info("geocoding %r landed in %s, not %s", answer.query, answer.citycode, commune.name)
+        log.info("geocoding landed in %s, not in %s", answer.citycode, commune.insee_code)
         return commune_point(commune)
     return GeoPoint(answer.latitude, answer.longitude, not answer.precise, answer.label)

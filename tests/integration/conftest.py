@@ -33,6 +33,7 @@ from tests.conftest import (
     _free_port,
     service_missing,
 )
+from tests.integration.addok_fixtures import addok, addok_server  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 # A Redis database of its own, so a developer's worker on db 0 never takes our tasks.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -20,35 +20,49 @@ def _closed_on(shop: Shop, day: date) -> bool:
     return any(c.starts_on <= day <= c.ends_on for c in shop.closures)
 
 
+def _instant(day: date, wall: time) -> datetime:
+    """The UTC instant a Paris wall-clock time names on `day`.
+
+    A time the spring-forward change skips (02:00-03:00) means the first moment after
+    the gap, so a period inside the gap is empty and one straddling it is shortened; of
+    the autumn's repeated hour, the first pass counts.
+    """
+    naive = datetime.combine(day, wall)
+    while True:
+        instant = naive.replace(tzinfo=PARIS).astimezone(UTC)
+        if instant.astimezone(PARIS).replace(tzinfo=None) == naive:
+            return instant
+        naive = naive.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
 def _periods(shop: Shop, day: date) -> list[tuple[datetime, datetime]]:
-    """The shop's opening periods on a local date, as aware Paris datetimes."""
+    """The shop's opening periods on a local date, as UTC instants, earliest first."""
     if _closed_on(shop, day):
         return []
-    return [
-        (
-            datetime.combine(day, h.opens_at, PARIS),
-            datetime.combine(day, h.closes_at, PARIS),
-        )
+    periods = (
+        (_instant(day, h.opens_at), _instant(day, h.closes_at))
         for h in shop.hours
         if h.weekday == day.weekday()
-    ]
+    )
+    return sorted((start, end) for start, end in periods if start < end)
 
 
 def is_open(shop: Shop, at: datetime) -> bool:
-    local = at.astimezone(PARIS)
-    return any(start <= local < end for start, end in _periods(shop, local.date()))
+    moment = at.astimezone(UTC)
+    day = moment.astimezone(PARIS).date()
+    return any(start <= moment < end for start, end in _periods(shop, day))
 
 
 def next_open_moment(shop: Shop, at: datetime) -> datetime | None:
     """`at` itself when the shop is open then, else the start of the next opening."""
-    local = at.astimezone(PARIS)
+    moment = at.astimezone(UTC)
+    first_day = moment.astimezone(PARIS).date()
     for offset in range(SEARCH_DAYS):
-        day = local.date() + timedelta(days=offset)
-        for start, end in sorted(_periods(shop, day)):
-            if start <= local < end:
+        for start, end in _periods(shop, first_day + timedelta(days=offset)):
+            if start <= moment < end:
                 return at
-            if start > local:
-                return start
+            if start > moment:
+                return start.astimezone(PARIS)
     return None
 
 

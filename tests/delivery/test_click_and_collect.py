@@ -129,3 +129,23 @@ def test_fall_back_2026_10_25(app, shop):
     # Paid at 00:30 (UTC+2, Saturday 22:30 UTC) → 00:30 UTC = 02:30 summer time,
     # before the 3:00 opening; 3:00 winter time is 02:00 UTC.
     assert earliest_ready(night, CC, utc(2026, 10, 24, 22, 30)) == utc(2026, 10, 25, 2, 0)
+
+
+def test_an_opening_the_spring_change_skips_is_no_opening(app):
+    """Open only 02:00-02:15 and 02:30-05:00 on Sundays: on 29 March 2026 the clocks go
+    from 02:00 to 03:00, so the first period does not exist and the second starts at 03:00."""
+    from merchants.operations import is_open, next_open_moment
+
+    shop = shop_with([(6, 2, 5)])
+    shop.hours[0].opens_at = time(2, 30)
+    shop.hours.append(OpeningHours(weekday=6, opens_at=time(2), closes_at=time(2, 15)))
+    db.session.flush()
+
+    saturday_night = utc(2026, 3, 28, 23, 0)  # Sunday 00:00, winter time
+    opening = next_open_moment(shop, saturday_night)
+    assert opening == utc(2026, 3, 29, 1, 0)  # 03:00 summer time, the end of the gap
+    assert is_open(shop, opening)
+    assert not is_open(shop, utc(2026, 3, 29, 0, 59))  # 01:59 winter time
+    assert is_open(shop, utc(2026, 3, 29, 2, 59))  # 04:59 summer time
+    # A week later the clocks do not change: both periods exist.
+    assert next_open_moment(shop, utc(2026, 4, 4, 22, 0)) == utc(2026, 4, 5, 0, 0)

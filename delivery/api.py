@@ -1,9 +1,11 @@
 """The courier's JSON API, for a future courier app: what the /livreur pages do.
 
 A courier's bearer token (an approved courier account, else 403): open jobs near a
-point, the jobs in hand, accept (409 when another courier was first), pick up with
-the pickup code, deliver with the resident's code (422 naming the field for a wrong
-code), report a failure with a reason; 409 when the job's state forbids the step.
+point, the jobs in hand, the courier's rounds with their stops in order, accept (409
+when another courier was first), pick up with the pickup code, deliver with the
+resident's code (422 naming the field for a wrong code), report a failure with a
+reason; 409 when the job's state forbids the step, 404 for an unknown id or another
+courier's job.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from marketplace.extensions import csrf, db
 from marketplace.models import Role
 
 from .models import Courier, DeliveryJob
-from .operations import jobs
+from .operations import jobs, rounds
 from .operations.couriers import approved_courier
 
 blp = Blueprint(
     "courier_api",
     __name__,
     url_prefix="/api/v1/courier",
-    description="Courier: open jobs near a point, accept, pick up, deliver, fail",
+    description="Courier: open jobs near a point, rounds, accept, pick up, deliver, fail",
 )
 csrf.exempt(blp)  # token only, no cookie: CSRF does not apply
 blp.record_once(lambda state: init_api_auth(state.app))
@@ -50,6 +52,28 @@ class JobSchema(Schema):
     slot_end = fields.DateTime(allow_none=True)
     fee_cents = fields.Int(required=True)
     failure_reason = fields.Str(allow_none=True)
+
+
+class RoundStopSchema(Schema):
+    position = fields.Int(required=True, metadata={"description": "drop order, from 1"})
+    pickup_position = fields.Int(
+        required=True, metadata={"description": "pickup order of the job's shop, from 1"}
+    )
+    job = fields.Nested(JobSchema, required=True)
+
+
+class RoundSchema(Schema):
+    id = fields.Int(required=True)
+    status = fields.Function(lambda r: r.status.value, required=True)
+    slot_start = fields.DateTime(required=True)
+    slot_end = fields.DateTime(required=True)
+    optimised_m = fields.Int(
+        required=True, metadata={"description": "metres: pickups, then drops in this order"}
+    )
+    creation_order_m = fields.Int(
+        required=True, metadata={"description": "metres in the order the jobs were made"}
+    )
+    stops = fields.List(fields.Nested(RoundStopSchema), required=True)
 
 
 class NearJobSchema(Schema):
@@ -87,16 +111,12 @@ def _courier() -> Courier:
     return courier
 
 
-def _own_job(job_id: int, courier: Courier) -> DeliveryJob:
-    job = jobs.locked_job(job_id) if 0 < job_id < 2**31 else None
-    if job is None or job.courier_id != courier.id:
-        raise NotFound("Course introuvable.")
-    return job
-
-
 def _step(job_id: int, action: Callable[[DeliveryJob, Courier], None]) -> DeliveryJob:
     courier = _courier()
-    job = _own_job(job_id, courier)
+    try:
+        job = jobs.held_job(job_id, courier)
+    except jobs.JobNotFound as exc:
+        fail(NotFound, exc.message)
     try:
         action(job, courier)
     except jobs.WrongCode as exc:
@@ -131,6 +151,16 @@ class MyJobs(MethodView):
         return jobs.todays_jobs(_courier())
 
 
+@blp.route("/rounds")
+class MyRounds(MethodView):
+    @courier_only
+    @blp.response(200, RoundSchema(many=True))
+    def get(self) -> Any:
+        """The rounds given to the courier (under way, or finished today): shops to
+        collect from in `pickup_position` order, then drops in `position` order."""
+        return rounds.courier_rounds(_courier())
+
+
 @blp.route("/jobs/<int:job_id>/accept")
 class Accept(MethodView):
     @courier_only
@@ -139,10 +169,11 @@ class Accept(MethodView):
     @blp.alt_response(409, "CONFLICT")
     def post(self, job_id: int) -> Any:
         """Take the job: one courier per job, 409 for whoever comes second."""
-        if not 0 < job_id < 2**31 or db.session.get(DeliveryJob, job_id) is None:
-            raise NotFound("Course introuvable.")
         try:
             job = jobs.accept(job_id, _courier())
+        except jobs.JobNotFound as exc:
+            db.session.rollback()
+            fail(NotFound, exc.message)
         except jobs.JobError as exc:
             db.session.rollback()
             fail(Conflict, exc.message)

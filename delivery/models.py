@@ -175,3 +175,70 @@ class JobEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
     job: Mapped[DeliveryJob] = relationship(back_populates="events")
+
+
+# --- rounds: jobs of one slot carried together ------------------------------------------
+
+
+class RoundStatus(enum.StrEnum):
+    PLANNED = "planned"  # no courier yet
+    ASSIGNED = "assigned"  # a courier holds every job, none picked up yet
+    IN_PROGRESS = "in_progress"  # at least one parcel picked up
+    DONE = "done"  # every job delivered or failed
+
+
+class Round(TimestampMixin, Base):
+    """Jobs of the same slot given to one courier, their stops in an optimised order.
+
+    The courier collects the parcels at their shops first, then drops them: the
+    distances (metres, geodesic, no return) cover both legs, in the optimised order
+    and in the order the jobs were made, for the figure shown to staff.
+    """
+
+    __tablename__ = "delivery_round"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"), index=True)
+    slot_start: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    slot_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    courier_id: Mapped[int | None] = mapped_column(ForeignKey("courier.id"), index=True)
+    status: Mapped[RoundStatus] = mapped_column(
+        _enum(RoundStatus, "delivery_round_status"), default=RoundStatus.PLANNED, index=True
+    )
+    optimised_m: Mapped[int] = mapped_column(Integer, default=0)
+    creation_order_m: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    courier: Mapped[Courier | None] = relationship()
+    stops: Mapped[list[RoundStop]] = relationship(
+        cascade="all, delete-orphan", order_by="RoundStop.position", back_populates="round"
+    )
+
+    @property
+    def saved_m(self) -> int:
+        return max(0, self.creation_order_m - self.optimised_m)
+
+
+class RoundStop(Base):
+    """One job of a round: where it comes in the drops (`position`, from 1) and in
+    the pickups (`pickup_position`: jobs of the same shop share it)."""
+
+    __tablename__ = "delivery_round_stop"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("delivery_round.id", ondelete="CASCADE"), index=True
+    )
+    # A job is in one round at most.
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("delivery_job.id", ondelete="CASCADE"), unique=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    pickup_position: Mapped[int] = mapped_column(Integer)
+
+    round: Mapped[Round] = relationship(back_populates="stops")
+    job: Mapped[DeliveryJob] = relationship()

@@ -1,6 +1,10 @@
-"""Thin Celery tasks of the delivery domain: dispatch of new jobs, escalation."""
+"""Thin Celery tasks of the delivery domain: dispatch of new jobs, escalation,
+rounds planned per slot."""
 
 from __future__ import annotations
+
+import logging
+from datetime import datetime
 
 from flask import Flask
 
@@ -8,6 +12,9 @@ from marketplace.extensions import celery_app, db
 
 from .models import DeliveryJob
 from .operations.dispatch import escalate, offer
+from .operations.rounds import RoundError, plan_slot
+
+log = logging.getLogger(__name__)
 
 BEAT_SCHEDULE = {
     "delivery-escalate-dispatch": {
@@ -40,6 +47,26 @@ def escalate_dispatch() -> tuple[int, int]:
         db.session.rollback()
         raise
     return result
+
+
+@celery_app.task(name="delivery.plan_rounds")
+def plan_rounds(territory_id: int, slot_start: str) -> list[int]:
+    """Group the open jobs of one slot (ISO 8601 start, with its offset) into rounds;
+    idempotent: jobs already in a round stay put. Returns the new rounds' ids."""
+    start = datetime.fromisoformat(slot_start)
+    if start.tzinfo is None:
+        raise ValueError("slot_start needs its UTC offset")
+    try:
+        made = [r.id for r in plan_slot(territory_id, start)]
+        db.session.commit()
+    except RoundError as exc:
+        db.session.rollback()
+        log.warning("rounds of territory %s not planned: %s", territory_id, exc.message)
+        return []
+    except Exception:
+        db.session.rollback()
+        raise
+    return made
 
 
 def init_app(app: Flask) -> None:

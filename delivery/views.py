@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_decimal
 from flask_babel import gettext as _
@@ -15,7 +18,7 @@ from marketplace.models import Role, Territory
 from marketplace.security import role_required
 from merchants.views.onboarding import pin_map_config
 
-from .models import Courier, CourierStatus, JobStatus, Vehicle
+from .models import Courier, CourierStatus, JobStatus, RoundStatus, Vehicle
 from .operations import (
     ZoneError,
     clear_zone_polygon,
@@ -24,6 +27,7 @@ from .operations import (
     express_zone,
     jobs,
     parse_zone_geojson,
+    rounds,
     set_zone_communes,
     set_zone_polygon,
     zone_shape,
@@ -42,6 +46,12 @@ COURIER_STATUS_LABELS = {
     CourierStatus.PENDING: _l("En attente"),
     CourierStatus.APPROVED: _l("Validé"),
     CourierStatus.REFUSED: _l("Refusé"),
+}
+ROUND_STATUS_LABELS = {
+    RoundStatus.PLANNED: _l("À attribuer"),
+    RoundStatus.ASSIGNED: _l("Attribuée"),
+    RoundStatus.IN_PROGRESS: _l("En cours"),
+    RoundStatus.DONE: _l("Terminée"),
 }
 JOB_STATUS_LABELS = {
     JobStatus.OPEN: _l("À prendre"),
@@ -86,6 +96,7 @@ def courier_home() -> str:
         near=jobs.open_jobs_near(courier, lat, lon),
         format_decimal=format_decimal,
         today=jobs.todays_jobs(courier),
+        rounds=rounds.courier_rounds(courier),
         earned_today=couriers.earnings_cents(courier, since),
         JobStatus=JobStatus,
         statuses=JOB_STATUS_LABELS,
@@ -117,13 +128,9 @@ def courier_signup() -> Response | tuple[str, int] | str:
     errors: dict[str, str] = {}
     form = request.form
     if request.method == "POST":
-        territory = db.session.scalar(select(Territory).order_by(Territory.id).limit(1))
-        if territory is None:
-            abort(404)
         try:
             courier = couriers.sign_up(
                 current_user,
-                territory,
                 form.get("vehicle", ""),
                 form.get("capacity_kg", ""),
                 form.get("phone", ""),
@@ -197,9 +204,7 @@ def _job_step(job_id: int, step: str) -> Response:
             jobs.accept(job_id, courier)
             message = _("Course acceptée : allez la retirer à la boutique.")
         else:
-            job = jobs.locked_job(job_id)
-            if job is None or job.courier_id != courier.id:
-                abort(404)
+            job = jobs.held_job(job_id, courier)
             if step == "pickup":
                 jobs.pick_up(job, courier, request.form.get("code", ""))
                 message = _("Colis retiré : en route vers le client.")
@@ -209,6 +214,9 @@ def _job_step(job_id: int, step: str) -> Response:
             else:
                 jobs.fail(job, courier, request.form.get("reason", ""))
                 message = _("Échec signalé : rapportez le colis à la boutique.")
+    except jobs.JobNotFound:
+        db.session.rollback()
+        abort(404)
     except jobs.JobError as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -286,8 +294,21 @@ def decide_courier(courier_id: int) -> Response:
 @role_required(Role.STAFF)
 def dispatch_board() -> str:
     board = dispatch.todays_board()
-    territory_ids = {job.territory_id for job in board}
+    day_rounds = rounds.todays_rounds()
+    territory_ids = {job.territory_id for job in board} | {r.territory_id for r in day_rounds}
     available = {tid: dispatch.approved_couriers(tid) for tid in territory_ids}
+    round_of = {stop.job_id: r for r in day_rounds for stop in r.stops}
+    addable = {
+        r.id: [
+            j
+            for j in board
+            if j.id not in round_of
+            and j.status is JobStatus.OPEN
+            and (j.territory_id, j.slot_start) == (r.territory_id, r.slot_start)
+        ]
+        for r in day_rounds
+        if r.status is RoundStatus.PLANNED
+    }
     points = [
         {
             "id": job.id,
@@ -296,18 +317,27 @@ def dispatch_board() -> str:
             "shop": job.shop.name,
             "from": [job.shop_latitude, job.shop_longitude],
             "to": [job.drop_latitude, job.drop_longitude],
-            "flagged": job.escalated_at is not None and job.status is JobStatus.OPEN,
+            "flagged": dispatch.is_flagged(job),
         }
         for job in board
     ]
     return render_template(
         "delivery/dispatch.html",
         board=board,
+        rounds=day_rounds,
+        round_of=round_of,
+        addable=addable,
+        to_plan=rounds.slots_to_plan(board),
         map=pin_map_config(),
         map_points=points,
         available=available,
+        capacity=rounds.capacity,
+        flagged=dispatch.is_flagged,
         statuses=JOB_STATUS_LABELS,
+        round_statuses=ROUND_STATUS_LABELS,
         JobStatus=JobStatus,
+        RoundStatus=RoundStatus,
+        format_decimal=format_decimal,
     )
 
 
@@ -319,9 +349,7 @@ def assign_job(job_id: int) -> Response:
         abort(404)
     try:
         if request.form.get("courier_id"):
-            courier = db.session.get(Courier, request.form.get("courier_id", type=int) or 0)
-            if courier is None:
-                abort(404)
+            courier = _form_courier()
             dispatch.assign(job, courier, current_user)
             message = _("Course %(ref)s attribuée.", ref=job.reference)
         else:
@@ -334,6 +362,101 @@ def assign_job(job_id: int) -> Response:
     db.session.commit()
     flash(message, "success")
     return redirect(url_for(".dispatch_board"))
+
+
+def _form_id(name: str) -> int | None:
+    """An id posted by a form: None when absent or empty; 400 when not a number."""
+    raw = request.form.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        abort(400, _("Le champ %(field)s attend un numéro.", field=name))
+    return int(raw)
+
+
+def _form_courier() -> Courier:
+    courier_id = _form_id("courier_id")
+    valid = courier_id is not None and jobs.valid_id(courier_id)
+    courier = db.session.get(Courier, courier_id) if valid else None
+    if courier is None:
+        abort(404)
+    return courier
+
+
+def _round_step(action: Callable[[], str]) -> Response:
+    """Run a round change; its refusal flashed, an unknown round or job a 404."""
+    try:
+        message = action()
+    except rounds.RoundNotFound:
+        db.session.rollback()
+        abort(404)
+    except jobs.JobError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for(".dispatch_board"))
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(".dispatch_board"))
+
+
+@couriers_admin_bp.post("/tournees/planifier")
+@role_required(Role.STAFF)
+def plan_rounds() -> Response:
+    """Group the open jobs of one slot into rounds (those in a round stay put)."""
+    territory_id = _form_id("territory_id")
+    try:
+        slot_start = datetime.fromisoformat(request.form.get("slot_start", ""))
+    except ValueError:
+        abort(400, _("Le champ slot_start attend une date et une heure."))
+    if territory_id is None or slot_start.tzinfo is None:
+        abort(400, _("Choisissez un créneau."))
+
+    def plan() -> str:
+        made = rounds.plan_slot(territory_id, slot_start, current_user, _form_id("size"))
+        if not made:
+            return _("Toutes les courses de ce créneau sont déjà dans une tournée.")
+        return _("%(n)d tournée(s) préparée(s).", n=len(made))
+
+    return _round_step(plan)
+
+
+@couriers_admin_bp.post("/tournees/<int:round_id>/attribuer")
+@role_required(Role.STAFF)
+def assign_round(round_id: int) -> Response:
+    """Give the round to a courier, or take it back (no courier chosen)."""
+
+    def assign() -> str:
+        rnd = rounds.locked_round(round_id)
+        seen = _form_id("seen_courier_id")
+        if request.form.get("courier_id"):
+            rounds.assign_round(rnd, _form_courier(), current_user, seen)
+            return _("Tournée n°%(id)d attribuée.", id=rnd.id)
+        rounds.release_round(rnd, current_user, seen)
+        return _("Tournée n°%(id)d remise en attente.", id=rnd.id)
+
+    return _round_step(assign)
+
+
+@couriers_admin_bp.post("/tournees/<int:round_id>/courses")
+@role_required(Role.STAFF)
+def change_round(round_id: int) -> Response:
+    """Add a job of the same slot to the round, or take one out (`remove`)."""
+
+    def change() -> str:
+        rnd = rounds.locked_round(round_id)
+        job_id = _form_id("job_id")
+        job = jobs.locked_job(job_id) if job_id is not None else None
+        if job is None:
+            raise rounds.RoundNotFound(_("Course introuvable."))
+        if request.form.get("remove"):
+            kept = rounds.remove_job(rnd, job, current_user)
+            if not kept:
+                return _("Course %(ref)s retirée, tournée vide supprimée.", ref=job.reference)
+            return _("Course %(ref)s retirée de la tournée.", ref=job.reference)
+        rounds.add_job(rnd, job)
+        return _("Course %(ref)s ajoutée à la tournée.", ref=job.reference)
+
+    return _round_step(change)
 
 
 # --- the collectivité's express zone editor ------------------------------------

@@ -53,10 +53,23 @@ def courier_of(user: User | None) -> Courier | None:
     return db.session.scalar(select(Courier).where(Courier.user_id == user.id))
 
 
+def signup_territory(courier: Courier | None) -> Territory | None:
+    """Where a courier signs up: the account's own territory, else the platform's
+    first one (a deployment serves one collectivité)."""
+    if courier is not None:
+        return db.session.get(Territory, courier.territory_id)
+    return db.session.scalar(select(Territory).order_by(Territory.id).limit(1))
+
+
 def sign_up(
-    user: User, territory: Territory, vehicle: str, capacity_kg: str | int, phone: str
+    user: User,
+    vehicle: str,
+    capacity_kg: str | int,
+    phone: str,
+    territory: Territory | None = None,
 ) -> Courier:
-    """Ask to become a courier (or correct a pending or refused request)."""
+    """Ask to become a courier (or correct a pending or refused request), in
+    `territory` or else the one `signup_territory` picks."""
     try:
         kind = Vehicle(vehicle)
     except ValueError:
@@ -73,6 +86,9 @@ def sign_up(
     if not _PHONE.match(phone):
         raise CourierError(_("Un numéro de téléphone, par exemple 06 12 34 56 78."), "phone")
     courier = courier_of(user)
+    territory = territory or signup_territory(courier)
+    if territory is None:
+        raise CourierError(_("Aucun territoire n'accueille encore de livreurs."))
     if courier is None:
         courier = Courier(user_id=user.id, territory_id=territory.id)
         db.session.add(courier)

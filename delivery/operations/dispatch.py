@@ -3,7 +3,7 @@ nobody accepts in time the offer goes wider, then the job is flagged for the
 collectivité's staff, who can also assign and reassign by hand.
 
 Rounds: `optimise_round` orders the stops of jobs carried together (nearest
-neighbour improved by 2-opt); rounds are not stored or offered yet.
+neighbour improved by 2-opt); `rounds` stores them and gives them to couriers.
 
 Settings (`Territory.settings["delivery"]`, integers): `dispatch_batch` (couriers
 per offer, 3), `dispatch_radius_km` (5, doubled each round), `dispatch_wait_minutes`
@@ -22,10 +22,20 @@ from sqlalchemy import select
 from marketplace.extensions import db
 from marketplace.models import Territory, User, utcnow
 
-from ..models import Courier, CourierStatus, DeliveryJob, JobEvent, JobEventKind, JobStatus
+from ..models import (
+    Courier,
+    CourierStatus,
+    DeliveryJob,
+    JobEvent,
+    JobEventKind,
+    JobStatus,
+    Round,
+    RoundStatus,
+    RoundStop,
+)
 from .config import translate as _
 from .couriers import territory_setting
-from .jobs import JobError, _event, paris_midnight
+from .jobs import JobError, _event, _follow, paris_midnight
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,11 @@ def escalate(now: datetime | None = None) -> tuple[int, int]:
 # --- the collectivité's dispatch page ------------------------------------------------
 
 
+def is_flagged(job: DeliveryJob) -> bool:
+    """Staff must step in: the offers are spent and the job is still open."""
+    return job.escalated_at is not None and job.status is JobStatus.OPEN
+
+
 def todays_board(territory_id: int | None = None, now: datetime | None = None) -> list[DeliveryJob]:
     """Every job made today (Paris time), or still unfinished, flagged ones first."""
     since = paris_midnight(now)
@@ -147,7 +162,7 @@ def todays_board(territory_id: int | None = None, now: datetime | None = None) -
     if territory_id is not None:
         query = query.where(DeliveryJob.territory_id == territory_id)
     jobs = list(db.session.scalars(query.order_by(DeliveryJob.id)))
-    jobs.sort(key=lambda j: (j.escalated_at is None or j.status is not JobStatus.OPEN, j.id))
+    jobs.sort(key=lambda j: (not is_flagged(j), j.id))
     return jobs
 
 
@@ -161,9 +176,33 @@ def approved_couriers(territory_id: int) -> list[Courier]:
     )
 
 
+def in_held_round(job: DeliveryJob) -> bool:
+    """In a round a courier holds: the job changes hands with its round only."""
+    return (
+        db.session.scalar(
+            select(Round.id)
+            .join(RoundStop, RoundStop.round_id == Round.id)
+            .where(RoundStop.job_id == job.id, Round.status != RoundStatus.PLANNED)
+        )
+        is not None
+    )
+
+
+def _not_in_held_round(job: DeliveryJob) -> None:
+    if in_held_round(job):
+        raise JobError(
+            _(
+                "Cette course fait partie d'une tournée attribuée : "
+                "retirez-la d'abord de la tournée."
+            )
+        )
+
+
 def assign(job: DeliveryJob, courier: Courier, staff: User) -> None:
     """Staff give an open job to a courier, or take an accepted one from its courier
-    and give it to another (before pick-up: the parcel is still at the shop)."""
+    and give it to another (before pick-up: the parcel is still at the shop). A job
+    of a planned round leaves it; one of an assigned round moves with its round."""
+    _not_in_held_round(job)
     if job.status not in (JobStatus.OPEN, JobStatus.ACCEPTED):
         raise JobError(_("Seule une course pas encore retirée peut être attribuée."))
     if courier.status is not CourierStatus.APPROVED or courier.territory_id != job.territory_id:
@@ -178,12 +217,14 @@ def assign(job: DeliveryJob, courier: Courier, staff: User) -> None:
     job.escalated_at = None
     _event(job, JobEventKind.ASSIGNED, courier.id, staff)
     db.session.flush()
+    _follow(job)
 
 
 def release(job: DeliveryJob, staff: User) -> None:
     """Staff take an accepted job back: open again, offered anew."""
     if job.status is not JobStatus.ACCEPTED:
         raise JobError(_("Seule une course acceptée et pas encore retirée peut être reprise."))
+    _not_in_held_round(job)
     _event(job, JobEventKind.RELEASED, job.courier_id, staff)
     job.courier_id = None
     job.status = JobStatus.OPEN

@@ -63,6 +63,18 @@ class WrongCode(JobError):
     """The code given is not the job's."""
 
 
+class JobNotFound(JobError):
+    """No such job, or not this courier's: pages and API answer 404."""
+
+
+# Ids are PostgreSQL integers: a bigger number in a URL is no row, never an error.
+MAX_ID = 2**31 - 1
+
+
+def valid_id(value: int) -> bool:
+    return 0 < value <= MAX_ID
+
+
 def new_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
@@ -253,7 +265,26 @@ def history(courier: Courier, limit: int = 100) -> list[DeliveryJob]:
 
 
 def locked_job(job_id: int) -> DeliveryJob | None:
+    """The job, its row locked until the commit (None for an unknown or impossible id)."""
+    if not valid_id(job_id):
+        return None
     return db.session.get(DeliveryJob, job_id, with_for_update=True, populate_existing=True)
+
+
+def held_job(job_id: int, courier: Courier) -> DeliveryJob:
+    """The job `courier` holds, locked for its next step; JobNotFound (404) for an
+    unknown id and for another courier's job alike."""
+    job = locked_job(job_id)
+    if job is None or job.courier_id != courier.id:
+        raise JobNotFound(_("Course introuvable."))
+    return job
+
+
+def _follow(job: DeliveryJob) -> None:
+    """The job's round, if any, follows the step (imported here: rounds uses jobs)."""
+    from .rounds import follow_job
+
+    follow_job(job)
 
 
 # --- the courier's steps -------------------------------------------------------------
@@ -264,6 +295,8 @@ def accept(job_id: int, courier: Courier) -> DeliveryJob:
     comes second finds no row to change and gets JobTaken."""
     if courier.status is not CourierStatus.APPROVED:
         raise JobError(_("Votre compte livreur n'est pas encore validé."))
+    if not valid_id(job_id) or db.session.get(DeliveryJob, job_id) is None:
+        raise JobNotFound(_("Course introuvable."))
     now = utcnow()
     result = db.session.execute(
         update(DeliveryJob)
@@ -281,6 +314,7 @@ def accept(job_id: int, courier: Courier) -> DeliveryJob:
     assert job is not None
     _event(job, JobEventKind.ACCEPTED, courier.id)
     db.session.flush()
+    _follow(job)
     return job
 
 
@@ -306,6 +340,7 @@ def pick_up(job: DeliveryJob, courier: Courier, code: str) -> None:
     job.picked_up_at = utcnow()
     _event(job, JobEventKind.PICKED_UP, courier.id)
     db.session.flush()
+    _follow(job)
     delivery_picked_up.send(job)
 
 
@@ -319,6 +354,7 @@ def deliver(job: DeliveryJob, courier: Courier, code: str) -> None:
     job.finished_at = utcnow()
     _event(job, JobEventKind.DELIVERED, courier.id)
     db.session.flush()
+    _follow(job)
     events.delivery_completed.send(job)
 
 
@@ -333,4 +369,5 @@ def fail(job: DeliveryJob, courier: Courier, reason: str) -> None:
     job.failure_reason = reason[:MAX_REASON]
     _event(job, JobEventKind.FAILED, courier.id, note=reason)
     db.session.flush()
+    _follow(job)
     delivery_failed.send(job, reason=job.failure_reason)

@@ -82,3 +82,26 @@ def test_in_the_openapi_document(client):
     paths = client.get("/api/openapi.json").json["paths"]
     for path in ("/jobs", "/jobs/mine", "/jobs/{job_id}/accept", "/jobs/{job_id}/deliver"):
         assert f"{API}{path}" in paths
+
+
+def test_unknown_and_huge_ids_are_not_found(app, client, two_shops):  # noqa: F811
+    """One lookup (`jobs.held_job`) for the pages and the API: a number beyond
+    PostgreSQL's integers is no job, never a 500."""
+    sub, job = ready_job(two_shops)
+    courier = approved_courier(job.territory_id)
+    me = _auth(courier.user)
+    jobs.accept(job.id, courier)
+    db.session.commit()
+    huge = 2**40
+    for path, body in [
+        (f"/jobs/{huge}/accept", None),
+        (f"/jobs/{huge}/pickup", {"code": sub.pickup_code}),
+        (f"/jobs/{huge}/deliver", {"code": "123456"}),
+        (f"/jobs/{huge}/fail", {"reason": "Client absent"}),
+        ("/jobs/999999/pickup", {"code": sub.pickup_code}),
+    ]:
+        answer = client.post(f"{API}{path}", json=body, headers=me)
+        assert answer.status_code == 404, path
+        assert answer.json["message"] == "Course introuvable."
+    db.session.expire_all()
+    assert jobs.job_for_sub_order(sub.id).status is JobStatus.ACCEPTED

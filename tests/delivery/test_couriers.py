@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from delivery.models import Courier, CourierStatus, Vehicle
-from delivery.operations import couriers
+from delivery.models import Courier, CourierStatus, JobStatus, Vehicle
+from delivery.operations import couriers, jobs
 from marketplace.extensions import db
 from marketplace.models import Role, User
+from tests.delivery.courier_helpers import approved_courier, ready_job
 from tests.factories import DEFAULT_PASSWORD, CommuneFactory, UserFactory
 from tests.helpers import csrf_token, form_post, login, main_text
+from tests.shop.test_order_flow import two_shops  # noqa: F401 - fixture
 
 SIGNUP = "/livreur/inscription"
 ADMIN = "/collectivite/livreurs/"
@@ -73,11 +75,33 @@ def test_signup_refuses_bad_input(app, client):
     assert _courier_of(resident) is None
 
 
+def test_signup_territory_chosen_by_the_operation(app, client):
+    """The account's own territory, else the platform's first; none: a form message."""
+    resident = UserFactory(roles=[Role.RESIDENT])
+    db.session.commit()
+    login(client, resident.email, DEFAULT_PASSWORD)
+    data = {"vehicle": "bike", "capacity_kg": "10", "phone": "0612345678"}
+    response = form_post(client, SIGNUP, SIGNUP, data)
+    assert response.status_code == 400
+    assert "Aucun territoire" in main_text(response.text)
+    assert _courier_of(resident) is None
+    first = CommuneFactory().territory
+    second = CommuneFactory().territory
+    assert couriers.signup_territory(None).id == first.id
+    user = UserFactory(roles=[Role.RESIDENT])
+    courier = couriers.sign_up(user, "bike", 10, "0612345678", second)
+    assert couriers.signup_territory(courier).id == second.id
+    assert couriers.sign_up(user, "van", 300, "0612345678").territory_id == second.id
+    db.session.commit()
+    assert form_post(client, SIGNUP, SIGNUP, data).status_code == 302
+    assert _courier_of(resident).territory_id == first.id
+
+
 def test_refusal_and_anonymous(app, client):
     commune = CommuneFactory()
     user = UserFactory(roles=[Role.RESIDENT])
     staff = UserFactory(roles=[Role.STAFF])
-    courier = couriers.sign_up(user, commune.territory, "foot", 5, "0612345678")
+    courier = couriers.sign_up(user, "foot", 5, "0612345678", commune.territory)
     couriers.decide(courier, staff, approve=False)
     db.session.commit()
     assert courier.status is CourierStatus.REFUSED and not user.has_role(Role.COURIER)
@@ -97,7 +121,7 @@ def test_availability_and_position(app, client):
     commune = CommuneFactory()
     user = UserFactory(roles=[Role.RESIDENT])
     staff = UserFactory(roles=[Role.STAFF])
-    courier = couriers.sign_up(user, commune.territory, "bike", 10, "0612345678")
+    courier = couriers.sign_up(user, "bike", 10, "0612345678", commune.territory)
     couriers.decide(courier, staff, approve=True)
     db.session.commit()
     login(client, user.email, DEFAULT_PASSWORD)
@@ -132,3 +156,32 @@ def test_staff_page_needs_staff(app, client):
     assert client.get(ADMIN + "dispatch").status_code == 403
     token = csrf_token(client, SIGNUP)
     assert client.post(ADMIN + "1/decision", data={"csrf_token": token}).status_code == 403
+
+
+def test_unknown_and_huge_job_ids_are_not_found_on_the_pages(app, client, two_shops):  # noqa: F811
+    """The pages use the API's lookup (`jobs.held_job`): a number beyond PostgreSQL's
+    integers is no job (404), never a 500; nor is another courier's job."""
+    sub, job = ready_job(two_shops)
+    mine, other = approved_courier(job.territory_id), approved_courier(job.territory_id)
+    jobs.accept(job.id, mine)
+    email, other_email = mine.user.email, other.user.email
+    db.session.commit()
+    login(client, email, DEFAULT_PASSWORD)
+    huge = 2**40
+    for action, data in [
+        (f"/livreur/courses/{huge}/accepter", {}),
+        (f"/livreur/courses/{huge}/retrait", {"code": sub.pickup_code}),
+        (f"/livreur/courses/{huge}/livraison", {"code": "123456"}),
+        (f"/livreur/courses/{huge}/echec", {"reason": "Client absent"}),
+        ("/livreur/courses/999999/accepter", {}),
+        ("/livreur/courses/999999/retrait", {"code": sub.pickup_code}),
+    ]:
+        assert form_post(client, "/livreur/", action, data).status_code == 404, action
+    other_client = app.test_client()
+    login(other_client, other_email, DEFAULT_PASSWORD)
+    theirs = form_post(
+        other_client, "/livreur/", f"/livreur/courses/{job.id}/retrait", {"code": sub.pickup_code}
+    )
+    assert theirs.status_code == 404
+    db.session.expire_all()
+    assert jobs.job_for_sub_order(sub.id).status is JobStatus.ACCEPTED

@@ -60,6 +60,27 @@ def test_offered_nearest_first_then_wider_then_flagged(app, two_shops):  # noqa:
     assert rows[0].offered is True
 
 
+def test_flagged_jobs_one_rule_for_board_and_map(app, client, two_shops):  # noqa: F811
+    """`dispatch.is_flagged`: offers spent and still open; listed first, marked in
+    the table and on the map, and no longer once a courier has it."""
+    _, calm = ready_job(two_shops)
+    _, job = ready_job(two_shops)
+    staff = UserFactory(roles=[Role.STAFF])
+    courier = approved_courier(job.territory_id)
+    job.escalated_at = utcnow()
+    assert dispatch.is_flagged(job) and not dispatch.is_flagged(calm)
+    assert dispatch.todays_board()[0] is job
+    db.session.commit()
+    login(client, staff.email, DEFAULT_PASSWORD)
+    page = client.get(BOARD).text
+    assert f'<tr id="job-{job.id}" class="flagged">' in page
+    assert f'<tr id="job-{calm.id}">' in page
+    assert '"flagged": true' in page.replace('"flagged":true', '"flagged": true')
+    jobs.accept(job.id, courier)
+    assert not dispatch.is_flagged(job)
+    assert dispatch.todays_board()[0] is calm
+
+
 def test_accepted_jobs_are_not_offered(app, two_shops):  # noqa: F811
     _, job = ready_job(two_shops)
     courier = approved_courier(job.territory_id)

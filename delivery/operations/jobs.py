@@ -28,7 +28,16 @@ from marketplace.i18n import PARIS
 from marketplace.models import FulfilmentMethod, Territory, User, utcnow
 from merchants.models import Shop
 
-from ..models import Courier, CourierStatus, DeliveryJob, JobEvent, JobEventKind, JobStatus
+from ..models import (
+    Courier,
+    CourierStatus,
+    DeliveryJob,
+    JobEvent,
+    JobEventKind,
+    JobStatus,
+    Round,
+    RoundStop,
+)
 from .config import translate as _
 from .couriers import job_cents
 
@@ -264,10 +273,23 @@ def history(courier: Courier, limit: int = 100) -> list[DeliveryJob]:
     )
 
 
+def _lock_round_of(job_id: int) -> None:
+    """Lock the job's round, if any, before the job: rounds lock before their jobs
+    everywhere (`rounds.assign_round` too), so no two steps wait on each other."""
+    db.session.execute(
+        select(Round.id)
+        .join(RoundStop, RoundStop.round_id == Round.id)
+        .where(RoundStop.job_id == job_id)
+        .with_for_update(of=Round)
+    )
+
+
 def locked_job(job_id: int) -> DeliveryJob | None:
-    """The job, its row locked until the commit (None for an unknown or impossible id)."""
+    """The job, its row locked until the commit (its round's first); None for an
+    unknown or impossible id."""
     if not valid_id(job_id):
         return None
+    _lock_round_of(job_id)
     return db.session.get(DeliveryJob, job_id, with_for_update=True, populate_existing=True)
 
 
@@ -297,6 +319,7 @@ def accept(job_id: int, courier: Courier) -> DeliveryJob:
         raise JobError(_("Votre compte livreur n'est pas encore validé."))
     if not valid_id(job_id) or db.session.get(DeliveryJob, job_id) is None:
         raise JobNotFound(_("Course introuvable."))
+    _lock_round_of(job_id)
     now = utcnow()
     result = db.session.execute(
         update(DeliveryJob)

@@ -510,3 +510,80 @@ def test_the_courier_api_lists_the_rounds(app, client, two_shops):  # noqa: F811
     assert theirs.status_code == 200 and theirs.json == []
     paths = client.get("/api/openapi.json").json["paths"]
     assert "200" in paths["/api/v1/courier/rounds"]["get"]["responses"]
+
+
+def test_a_courier_and_staff_at_once_never_both_hold_a_job(committed_app):
+    """A courier accepts a job of a planned round while staff give the round to
+    another courier: rounds lock before their jobs on both paths, so one waits for
+    the other; no deadlock, and the job ends with one courier, in the round only
+    if it is the round's courier's."""
+    shop = ShopFactory(commune=CommuneFactory())
+    owner = UserFactory(roles=[Role.MERCHANT])
+    add_staff(shop, owner)
+    shops = {
+        "a": shop,
+        "owner_a": owner,
+        "book": VariantFactory(product__shop=shop, price_cents=1990, stock=3),
+    }
+    slot = _slot()
+    made = [slot_job(shops, slot, km) for km in (1, 2)]
+    (rnd,) = rounds.plan_slot(shop.territory_id, slot)
+    alone, holder = (approved_courier(shop.territory_id).id for _ in range(2))
+    staff_id = UserFactory(roles=[Role.STAFF]).id
+    round_id, job_id = rnd.id, made[0].id
+    db.session.commit()
+    barrier = threading.Barrier(2)
+    outcome: dict[str, str] = {}
+    crashed: list[BaseException] = []
+
+    def courier_side() -> None:
+        try:
+            with committed_app.app_context():
+                courier = db.session.get(Courier, alone)
+                db.session.commit()
+                barrier.wait(timeout=30)
+                try:
+                    jobs.accept(job_id, courier)
+                    db.session.commit()
+                    outcome["courier"] = "won"
+                except jobs.JobTaken:
+                    db.session.rollback()
+                    outcome["courier"] = "lost"
+                finally:
+                    db.session.remove()
+        except BaseException as exc:  # reported below
+            crashed.append(exc)
+
+    def staff_side() -> None:
+        try:
+            with committed_app.app_context():
+                from marketplace.models import User
+
+                courier = db.session.get(Courier, holder)
+                staff = db.session.get(User, staff_id)
+                db.session.commit()
+                barrier.wait(timeout=30)
+                rounds.assign_round(rounds.locked_round(round_id), courier, staff, None)
+                db.session.commit()
+                outcome["staff"] = "done"
+                db.session.remove()
+        except BaseException as exc:  # reported below
+            crashed.append(exc)
+
+    threads = [threading.Thread(target=courier_side), threading.Thread(target=staff_side)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not crashed, crashed
+    assert outcome["staff"] == "done" and outcome["courier"] in ("won", "lost")
+    db.session.expire_all()
+    job = db.session.get(DeliveryJob, job_id)
+    final = db.session.get(Round, round_id)
+    in_round = job_id in [s.job_id for s in final.stops]
+    assert job.status is JobStatus.ACCEPTED
+    if outcome["courier"] == "won":
+        assert job.courier_id == alone and not in_round
+    else:
+        assert job.courier_id == holder and in_round
+    assert db.session.get(DeliveryJob, made[1].id).courier_id == holder

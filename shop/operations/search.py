@@ -63,6 +63,7 @@ PAGE_SIZE = 24
 HOME_PAGE_SIZE = 48  # shop cards per home page (the map shows every matching shop)
 CATALOGUE_PAGE_SIZE = 48  # products per page of a shop's catalogue
 PICKS_SHOWN = 12  # a shop's favourites at the top of its page
+RANKED_CANDIDATES = 240  # matches ranked in full (ten pages), picked by name likeness
 SHOPS_SHOWN = 6  # shops matching the query, shown above the products
 OTHER_PRODUCTS = 4  # "from the same shop" on a product page
 LOW_STOCK = 5  # "few left" from this many units down
@@ -629,6 +630,9 @@ class _TextMatch:
     shop_rank: ColumnElement[float]
     joins: list[tuple[Any, ColumnElement[bool]]] = field(default_factory=list)
     shop_joins: list[tuple[Any, ColumnElement[bool]]] = field(default_factory=list)
+    # A cheap score to pick the candidates the full rank is computed for (None:
+    # the rank is cheap enough for every match).
+    product_prefilter: ColumnElement[float] | None = None
 
 
 def _dialect() -> str:
@@ -661,6 +665,7 @@ def _pg_match(q: str) -> _TextMatch:
         + func.word_similarity(key, product_key),
         shop_condition=or_(shop_key.op("%>")(key), shop_doc.op("@@")(query)),
         shop_rank=func.ts_rank_cd(shop_doc, query, 1) * 4 + func.word_similarity(key, shop_key),
+        product_prefilter=func.word_similarity(key, product_key),
     )
 
 
@@ -766,6 +771,33 @@ def _ordering(params: SearchParams, match: _TextMatch | None) -> list[Any]:
     return [Product.name, Product.id]
 
 
+def _ranked_page(base: Select[Any], match: _TextMatch, prefilter: Any) -> Select[Any]:
+    """Relevance over many matches: the full rank (the full-text document of each
+    match, built again from name, category and description) is computed only for
+    the RANKED_CANDIDATES matches whose names are closest to the query, which come
+    first in that order; the others follow by favourites and name. With fewer
+    matches than that, the order is exactly the full rank's."""
+    candidates = base.with_only_columns(
+        Product.id.label("id"),
+        func.row_number()
+        .over(order_by=[prefilter.desc(), Product.merchant_pick.desc(), Product.name, Product.id])
+        .label("pre"),
+        func.count().over().label("total"),
+    ).subquery("candidates")
+    ranked = candidates.c.pre <= RANKED_CANDIDATES
+    return (
+        select(Product, candidates.c.total)
+        .join(candidates, candidates.c.id == Product.id)
+        .order_by(
+            ranked.desc(),
+            case((ranked, match.product_rank)).desc().nulls_last(),
+            Product.merchant_pick.desc(),
+            Product.name,
+            Product.id,
+        )
+    )
+
+
 def _search_products(
     params: SearchParams, now: datetime, match: _TextMatch | None
 ) -> tuple[int, list[ProductHit]]:
@@ -773,13 +805,21 @@ def _search_products(
     count, so the matches are found once; the variants), and a count only for a
     page past the last one."""
     base = _product_select(params, now, match)
+    if (
+        match is not None
+        and match.product_prefilter is not None
+        and (params.sort is Sort.RELEVANCE)
+    ):
+        statement = _ranked_page(base, match, match.product_prefilter)
+    else:
+        statement = base.add_columns(func.count().over().label("total")).order_by(
+            *_ordering(params, match)
+        )
     rows = db.session.execute(
-        base.add_columns(func.count().over().label("total"))
-        .options(
+        statement.options(
             selectinload(Product.variants),
             joinedload(Product.shop).options(_commune_loading(), joinedload(Shop.trade)),
         )
-        .order_by(*_ordering(params, match))
         .limit(PAGE_SIZE)
         .offset((params.page - 1) * PAGE_SIZE)
     ).all()
@@ -799,10 +839,17 @@ def _search_shops(params: SearchParams, now: datetime, match: _TextMatch) -> lis
     return list(
         db.session.scalars(
             statement.where(match.shop_condition, *_shop_conditions(params, now))
-            .options(*_shop_loading())
-            .order_by(match.shop_rank.desc(), Shop.name)
+            .options(
+                # Joined rather than selected in: one statement whether or not a
+                # shop matches, so a search costs the same queries either way.
+                _commune_loading(),
+                joinedload(Shop.trade),
+                joinedload(Shop.hours),
+                joinedload(Shop.closures),
+            )
+            .order_by(match.shop_rank.desc(), Shop.name, Shop.id)
             .limit(SHOPS_SHOWN)
-        )
+        ).unique()
     )
 
 

@@ -413,3 +413,37 @@ def test_light_stemming() -> None:
     assert ops._light_stem("cafe") == "cafe"
     assert ops._fts_terms("Les chaussures de marche", fuzzy=False) == '"chaussur"* "march"*'
     assert re.fullmatch(r'"choc"\*', ops._fts_terms("chocolt", fuzzy=True) or "")
+
+
+def test_relevance_over_many_matches_ranks_the_closest_names_and_keeps_every_match(
+    town: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past RANKED_CANDIDATES matches the full rank is computed only for the matches
+    whose names are closest to the query: those come first, and every match is
+    still on exactly one page, counted in the total."""
+    monkeypatch.setattr(ops, "RANKED_CANDIDATES", 3)
+    for i in range(30):
+        product(town["grain"], f"Bol {i:02d}", description="Pour le café du matin")
+    product(town["grain"], "Café en grains")
+    db.session.flush()
+    pages = [ops.search(ops.SearchParams(q="café", page=p), MONDAY_10H) for p in (1, 2)]
+    assert pages[0].total == pages[1].total == 32
+    names = [hit.product.name for result in pages for hit in result.products]
+    assert sorted(names[:2]) == ["Café en grains", "Café moulu pur arabica"]
+    assert len(names) == len(set(names)) == 32
+    assert names[2:] == [f"Bol {i:02d}" for i in range(30)]
+
+
+def test_queries_are_the_same_whether_a_shop_matches_or_not(
+    client: Any, town: dict[str, Any], count_queries: Any
+) -> None:
+    product(town["grain"], "Pain aux grains")  # both searches find products
+    db.session.commit()
+    counts = []
+    for path in ("/recherche?q=chocolat", "/recherche?q=grain"):  # "Au Bon Grain" matches
+        client.get(path)
+        with count_queries() as counter:
+            page = client.get(path).text
+        counts.append(len(counter.statements))
+    assert "Au Bon Grain" in page
+    assert counts[0] == counts[1], counts

@@ -48,7 +48,12 @@ OPTIONAL_INTS = (
     "CATALOGUE_IMPORT_ASYNC_ROWS",  # imports longer than this run in Celery (500)
     "RECONCILIATION_MARGIN_HOURS",  # Stripe and the ledger searched this far around a period (24)
 )
-OPTIONAL_STRINGS = ("MAP_TILE_URL", "MAP_TILE_ATTRIBUTION")
+OPTIONAL_STRINGS = (
+    "MAP_TILE_URL",
+    "MAP_TILE_ATTRIBUTION",
+    "STRIPE_CONNECT_WEBHOOK_SECRET",  # the Connect endpoint's own signing secret
+    "STRIPE_CONNECT_ACCOUNT_TYPE",  # express (default) or standard
+)
 
 
 def _optional(env: Any) -> dict[str, Any]:
@@ -56,6 +61,8 @@ def _optional(env: Any) -> dict[str, Any]:
     found.update({k: env(k) for k in OPTIONAL_STRINGS if env(k)})
     if env("STRIPE_CONNECT_ENABLED"):
         found["STRIPE_CONNECT_ENABLED"] = _env_bool("STRIPE_CONNECT_ENABLED")
+    if found.get("STRIPE_CONNECT_ACCOUNT_TYPE", "express") not in ("express", "standard"):
+        raise ConfigError("STRIPE_CONNECT_ACCOUNT_TYPE must be express or standard")
     return found
 
 

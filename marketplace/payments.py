@@ -70,12 +70,20 @@ def _source(txn: Any) -> tuple[str, str | None]:
 
 
 class PaymentGateway:
-    def __init__(self, secret_key: str, api_base: str | None, webhook_secret: str) -> None:
+    def __init__(
+        self,
+        secret_key: str,
+        api_base: str | None,
+        webhook_secret: str,
+        connect_webhook_secret: str | None = None,
+    ) -> None:
         addresses: Any = {"api": api_base} if api_base else None
         self.client = stripe.StripeClient(
             secret_key, base_addresses=addresses, max_network_retries=2
         )
         self.webhook_secret = webhook_secret
+        # A Connect endpoint (events of the shops' accounts) has a secret of its own.
+        self.webhook_secrets = [s for s in (webhook_secret, connect_webhook_secret) if s]
 
     def create_intent(self, amount_cents: int, metadata: dict[str, str], key: str) -> Intent:
         """Create the order's PaymentIntent; the idempotency key makes retries safe."""
@@ -228,15 +236,20 @@ class PaymentGateway:
     def parse_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
         """Verify Stripe's signature (300 s tolerance) and return the event.
 
-        Raises ValueError on a bad payload or signature.
+        Raises ValueError on a bad payload or signature. The platform's endpoint
+        secret is tried first, then the Connect endpoint's when one is configured.
         """
-        try:
-            event = stripe.Webhook.construct_event(
-                payload.decode("utf-8"), signature or "", self.webhook_secret
-            )
-        except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as exc:
-            raise ValueError("invalid webhook") from exc
-        return event.to_dict()
+        for secret in self.webhook_secrets:
+            try:
+                event = stripe.Webhook.construct_event(
+                    payload.decode("utf-8"), signature or "", secret
+                )
+            except stripe.SignatureVerificationError:
+                continue
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ValueError("invalid webhook") from exc
+            return event.to_dict()
+        raise ValueError("invalid webhook")
 
 
 def _connected(account: Any) -> ConnectedAccount:
@@ -254,7 +267,10 @@ def gateway() -> PaymentGateway:
     if "payments" not in ext:
         cfg = current_app.config
         ext["payments"] = PaymentGateway(
-            cfg["STRIPE_SECRET_KEY"], cfg["STRIPE_API_BASE"], cfg["STRIPE_WEBHOOK_SECRET"]
+            cfg["STRIPE_SECRET_KEY"],
+            cfg["STRIPE_API_BASE"],
+            cfg["STRIPE_WEBHOOK_SECRET"],
+            cfg.get("STRIPE_CONNECT_WEBHOOK_SECRET"),
         )
     return ext["payments"]
 

@@ -4,8 +4,9 @@ Stripe: separate charges and transfers; one transfer per settlement, its
 `transfer_group` the settlement's, its idempotency key derived from the settlement
 id and attempt (kept while an attempt's outcome is unknown). Before a new attempt
 the group is searched, so a transfer made by an attempt whose answer was lost is
-adopted instead of sent again. localstripe has no Connect: this adapter is tested
-at its edge with recorded request/response pairs (tests/admin/test_settlement_payouts.py).
+adopted instead of sent again. Tested at its edge with recorded request/response
+pairs (tests/admin/test_settlement_payouts.py), and end to end against our test double
+of Connect on localstripe (tests/merchants/test_connect.py, marketplace/localstripe_connect.py).
 """
 
 from __future__ import annotations

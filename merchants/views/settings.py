@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
@@ -14,11 +14,12 @@ from werkzeug.wrappers import Response
 from marketplace.extensions import db
 from marketplace.models import FulfilmentMethod, Role, utcnow
 from marketplace.operations import FieldError
+from marketplace.payments import PaymentError
 from marketplace.security import role_required
 
 from ..forms import ClosureForm, PayoutForm, ShopPageForm
 from ..models import Product, Shop
-from ..operations import PARIS
+from ..operations import PARIS, connect
 from ..operations import settings as page
 from .common import bp, staff_shop_or_404
 from .onboarding import apply_errors
@@ -236,24 +237,74 @@ def payout(shop_id: int) -> Page:
             masked_iban=page.mask_iban(shop.iban),
             bank_name=page.bank_name(shop.iban),
             connect_enabled=_connect_enabled(),
+            connect_account=connect.connected_account(shop) if _connect_enabled() else None,
         ),
         status,
     )
 
 
+def _onboarding_redirect(shop: Shop) -> Response:
+    """To Stripe's onboarding for the shop's account (created on first use)."""
+    try:
+        url = connect.start_onboarding(
+            shop,
+            refresh_url=url_for(
+                "merchants.stripe_connect_refresh", shop_id=shop.id, _external=True
+            ),
+            return_url=url_for("merchants.stripe_connect_return", shop_id=shop.id, _external=True),
+        )
+    except PaymentError:
+        db.session.rollback()
+        flash(_("Stripe ne répond pas : réessayez dans un moment."), "error")
+        return redirect(url_for("merchants.payout", shop_id=shop.id))
+    db.session.commit()
+    return redirect(url)
+
+
 @bp.post("/<int:shop_id>/versements/stripe-connect")
 @role_required(Role.MERCHANT)
 def stripe_connect(shop_id: int) -> Response:
-    """Start Stripe Connect onboarding (a stub: the account links come with settlement)."""
+    """ "Connecter mon compte Stripe": to Stripe's onboarding (owners only)."""
     shop = staff_shop_or_404(shop_id, owner_only=True)
     if not _connect_enabled():
         flash(_("Stripe Connect n'est pas configuré sur cette plateforme."), "error")
-    else:
+        return redirect(url_for("merchants.payout", shop_id=shop.id))
+    return _onboarding_redirect(shop)
+
+
+@bp.get("/<int:shop_id>/versements/stripe-connect/relancer")
+@role_required(Role.MERCHANT)
+def stripe_connect_refresh(shop_id: int) -> Response:
+    """Stripe's refresh URL (the link expired or was used): a new link."""
+    shop = staff_shop_or_404(shop_id, owner_only=True)
+    if not _connect_enabled():
+        abort(404)
+    return _onboarding_redirect(shop)
+
+
+@bp.get("/<int:shop_id>/versements/stripe-connect/retour")
+@role_required(Role.MERCHANT)
+def stripe_connect_return(shop_id: int) -> Response:
+    """Stripe's return URL: the account's state read from Stripe, then the page."""
+    shop = staff_shop_or_404(shop_id, owner_only=True)
+    if not _connect_enabled():
+        abort(404)
+    try:
+        account = connect.refresh(shop)
+    except PaymentError:
+        db.session.rollback()
+        flash(_("Stripe ne répond pas : l'état du compte sera mis à jour plus tard."), "error")
+        return redirect(url_for("merchants.payout", shop_id=shop.id))
+    db.session.commit()
+    if account is None:
+        abort(404)
+    if account.payouts_enabled:
+        flash(_("Votre compte Stripe est prêt : vos reversements passeront par Stripe."), "success")
+    elif account.details_submitted:
         flash(
-            _(
-                "L'ouverture du compte Stripe Connect n'est pas encore disponible : "
-                "elle arrive avec les versements. Vos coordonnées bancaires servent en attendant."
-            ),
+            _("Stripe vérifie vos informations : les versements ne sont pas encore activés."),
             "info",
         )
-    return redirect(url_for("merchants.payout", shop_id=shop.id))
+    else:
+        flash(_("L'inscription chez Stripe n'est pas terminée."), "info")
+    return redirect(url_for("merchants.payout", shop_id=shop.id) + "#stripe-connect")

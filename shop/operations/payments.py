@@ -121,7 +121,15 @@ def _on_failed(obj: Mapping[str, object]) -> str:
     return "payment-failed"
 
 
+def _on_account_updated(obj: Mapping[str, object]) -> str:
+    """A shop's Stripe Connect account changed (onboarding finished, payouts on/off)."""
+    from merchants.operations.connect import on_account_updated
+
+    return on_account_updated(obj)
+
+
 _HANDLERS = {
     "payment_intent.succeeded": _on_succeeded,
     "payment_intent.payment_failed": _on_failed,
+    "account.updated": _on_account_updated,
 }

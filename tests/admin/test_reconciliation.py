@@ -316,3 +316,16 @@ def test_reconciliation_pages_are_for_staff_only(app: Any, client: Any) -> None:
         "/collectivite/rapprochements", data={"day": "2026-11-20", "csrf_token": token}
     )
     assert response.status_code == 403
+
+
+def test_stripe_unreachable_fails_the_command_and_writes_nothing(
+    app: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from marketplace.payments import PaymentGateway
+
+    down = PaymentGateway("sk_test_down", "http://127.0.0.1:9", "whsec_x")
+    monkeypatch.setitem(app.extensions, "payments", down)
+    result = runner.invoke(args=["comptoir", "reconcile", "--from", "2026-11-20"])
+    assert result.exit_code == 1
+    assert "Stripe n'a pas donné ses mouvements de solde." in result.output
+    assert db.session.scalar(select(func.count()).select_from(ReconciliationReport)) == 0

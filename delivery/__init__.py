@@ -8,13 +8,14 @@ def init_app(app: Flask) -> None:
     from marketplace.extensions import api
 
     from . import api as courier_api
-    from . import tasks, views
+    from . import api_carriers, tasks, views
     from .operations import jobs
 
     app.register_blueprint(views.bp)
     app.register_blueprint(views.zones_bp)
     app.register_blueprint(views.couriers_admin_bp)
     api.register_blueprint(courier_api.blp)
+    api.register_blueprint(api_carriers.blp)
     # A job for each express sub-order the shop marks ready (weak=False: the
     # receiver lives as long as the module).
     events.suborder_ready.connect(jobs.on_suborder_ready, weak=False)

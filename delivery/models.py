@@ -242,3 +242,76 @@ class RoundStop(Base):
 
     round: Mapped[Round] = relationship(back_populates="stops")
     job: Mapped[DeliveryJob] = relationship()
+
+
+# --- standard parcels: shipments by carrier ------------------------------------------
+
+
+class ShipmentStatus(enum.StrEnum):
+    LABEL_CREATED = "label_created"  # the shop has the carrier's number, parcel still here
+    SHIPPED = "shipped"  # handed to the carrier
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # a delivery attempt failed
+    RETURNED = "returned"  # back to the shop
+
+
+class Shipment(TimestampMixin, Base):
+    """One standard sub-order's parcel: carrier, tracking number, weight, status.
+
+    The sub-order belongs to the shop domain (above this one): named by table only.
+    The status follows the carrier's events (see delivery/operations/shipments.py).
+    """
+
+    __tablename__ = "shipment"
+    __table_args__ = (UniqueConstraint("carrier", "tracking_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sub_order_id: Mapped[int] = mapped_column(
+        ForeignKey("sub_order.id", ondelete="CASCADE"), index=True
+    )
+    reference: Mapped[str] = mapped_column(String(20))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), index=True)
+    # A key of delivery.operations.shipments.CARRIERS ("colissimo", "other"…).
+    carrier: Mapped[str] = mapped_column(String(30))
+    tracking_number: Mapped[str] = mapped_column(String(40))
+    weight_grams: Mapped[int] = mapped_column(Integer)
+    status: Mapped[ShipmentStatus] = mapped_column(
+        _enum(ShipmentStatus, "shipment_status"), default=ShipmentStatus.LABEL_CREATED
+    )
+    # When the event behind the current status happened (carrier's clock).
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    shop: Mapped[Shop] = relationship()
+    events: Mapped[list[ShipmentEvent]] = relationship(
+        cascade="all, delete-orphan",
+        order_by=lambda: [ShipmentEvent.occurred_at, ShipmentEvent.id],
+        back_populates="shipment",
+    )
+
+
+class ShipmentEvent(Base):
+    """What happened to a parcel and when: the shop's steps and the carrier's events
+    (each carrier event id once: a replayed event finds its row)."""
+
+    __tablename__ = "shipment_event"
+    __table_args__ = (UniqueConstraint("carrier", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(
+        ForeignKey("shipment.id", ondelete="CASCADE"), index=True
+    )
+    carrier: Mapped[str] = mapped_column(String(30))
+    # The carrier's event id; None for the shop's own steps.
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[ShipmentStatus] = mapped_column(_enum(ShipmentStatus, "shipment_status"))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    description: Mapped[str] = mapped_column(String(300), default="")
+    location: Mapped[str] = mapped_column(String(100), default="")
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    shipment: Mapped[Shipment] = relationship(back_populates="events")

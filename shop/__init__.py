@@ -8,7 +8,7 @@ def init_app(app: Flask) -> None:
 
     from . import api as shop_api
     from . import api_staff, notifications, tasks, views, webhooks
-    from .operations import delivery_sync
+    from .operations import delivery_sync, parcels
 
     app.register_blueprint(views.bp)
     app.register_blueprint(views.staff_bp)
@@ -19,3 +19,4 @@ def init_app(app: Flask) -> None:
     notifications.init_app(app)
     tasks.init_app(app)
     delivery_sync.connect()
+    parcels.connect()

@@ -17,8 +17,10 @@ Events heard (marketplace.events):
   refund notices are gathered and written just before the commit.
 - deliveries (`suborder_status_changed`): HANDED_TO_COURIER or OUT_FOR_DELIVERY →
   "on its way", with the slot and the delivery code while the courier's job is
-  open (one mail: out for delivery right after handed to courier sends none);
-  DELIVERED → "delivered"; DELIVERY_FAILED → "not delivered", with the reason.
+  open, the shop delivering itself, or the parcel's carrier, tracking number and
+  link (one mail: out for delivery right after handed to courier sends none);
+  DELIVERED → "delivered"; DELIVERY_FAILED → "not delivered", with the reason
+  (a parcel's failed attempt: follow it with the carrier; else back to the shop).
 
 Logs name orders and sub-orders by id only: no names, addresses or e-mails.
 """
@@ -285,17 +287,40 @@ def open_delivery_code(job: Any) -> str:
 def _delivery_job(sub: SubOrder) -> Any:
     from delivery.operations.jobs import job_for_sub_order
 
+    if sub.fulfilment_method is not FulfilmentMethod.EXPRESS:
+        return None
     return job_for_sub_order(sub.id)
 
 
+def parcel_tracking(sub: SubOrder) -> dict[str, Any] | None:
+    """A standard parcel's carrier, tracking number, link and status; None otherwise."""
+    if sub.fulfilment_method is not FulfilmentMethod.STANDARD:
+        return None
+    from delivery.operations.shipments import carrier_name, shipment_for_sub_order, tracking_url
+
+    shipment = shipment_for_sub_order(sub.id)
+    if shipment is None:
+        return None
+    return {
+        "carrier": carrier_name(shipment.carrier),
+        "number": shipment.tracking_number,
+        "url": tracking_url(shipment),
+        "status": shipment.status.value,
+    }
+
+
 def send_en_route(sub: SubOrder) -> None:
-    """The parcel left the shop: the slot and the code to give the courier."""
+    """The parcel left the shop: the courier's slot and code, the shop delivering
+    itself, or the carrier's tracking number and link."""
+    express = sub.fulfilment_method is FulfilmentMethod.EXPRESS
     _send(
         sub.order,
         "delivery_en_route",
         lambda fmt: _("%(shop)s : votre commande est en route", shop=sub.shop.name),
         sub=sub,
-        code=open_delivery_code(_delivery_job(sub)),
+        code=open_delivery_code(_delivery_job(sub)) if express else "",
+        by_shop=sub.fulfilment_method is FulfilmentMethod.MERCHANT_DELIVERY,
+        parcel=parcel_tracking(sub),
     )
     log.info("en route mail queued: sub-order %s", sub.id)
 
@@ -331,6 +356,7 @@ def send_delivery_failed(sub: SubOrder) -> None:
         lambda fmt: _("%(shop)s : livraison impossible", shop=sub.shop.name),
         sub=sub,
         reason=failure_reason(sub, job),
+        parcel=parcel_tracking(sub),
     )
     log.info("delivery failed mail queued: sub-order %s", sub.id)
 

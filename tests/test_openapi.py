@@ -11,6 +11,8 @@ from marketplace.api_auth import SCHEME_NAME
 
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 PUBLIC = {"/api/v1/shops", "/api/v1/search"}
+# Signed by the carrier with its own secret, not a user's token.
+CARRIER_SIGNED = "/api/v1/carriers/"
 
 
 def _spec(client) -> dict:
@@ -68,6 +70,9 @@ def test_token_endpoints_are_documented_as_such(client) -> None:
                 continue
             if public:
                 assert "security" not in operation, f"{method} {path} should be public"
+            elif path.startswith(CARRIER_SIGNED):
+                assert operation["security"] == [{"carrierSignature": []}], f"{method} {path}"
+                assert "401" in operation["responses"], f"{method} {path}"
             else:
                 assert operation["security"] == [{SCHEME_NAME: []}], f"{method} {path}"
                 assert "401" in operation["responses"], f"{method} {path}"

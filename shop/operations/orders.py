@@ -32,7 +32,8 @@ TRANSITIONS: dict[SubOrderStatus, set[SubOrderStatus]] = {
     S.PAID: {S.ACCEPTED, S.REFUSED, S.CANCELLED, S.REFUNDED},
     S.ACCEPTED: {S.PREPARING, S.READY, S.REFUSED, S.REFUNDED},
     S.PREPARING: {S.READY, S.REFUSED, S.REFUNDED},
-    S.READY: {S.COLLECTED, S.HANDED_TO_COURIER, S.CANCELLED, S.REFUNDED},
+    # Out for delivery straight from ready: the shop delivers itself.
+    S.READY: {S.COLLECTED, S.HANDED_TO_COURIER, S.OUT_FOR_DELIVERY, S.CANCELLED, S.REFUNDED},
     S.REFUSED: {S.REFUNDED},
     S.CANCELLED: {S.REFUNDED},
     S.COLLECTED: {S.REFUNDED},
@@ -40,7 +41,9 @@ TRANSITIONS: dict[SubOrderStatus, set[SubOrderStatus]] = {
     S.HANDED_TO_COURIER: {S.OUT_FOR_DELIVERY, S.DELIVERY_FAILED},
     S.OUT_FOR_DELIVERY: {S.DELIVERED, S.DELIVERY_FAILED},
     S.DELIVERED: {S.REFUNDED},
-    S.DELIVERY_FAILED: {S.CANCELLED, S.REFUNDED},
+    # A new attempt (the shop sets off again, the carrier presents the parcel again)
+    # or a carrier's delivery after a failed attempt.
+    S.DELIVERY_FAILED: {S.OUT_FOR_DELIVERY, S.DELIVERED, S.CANCELLED, S.REFUNDED},
 }
 # Where each staff action may start from.
 ACCEPTABLE = {S.PAID}
@@ -49,11 +52,18 @@ PREPARABLE = {S.ACCEPTED}
 READYABLE = {S.ACCEPTED, S.PREPARING}
 HANDOVERABLE = {S.READY}
 CANCELLABLE_BY_RESIDENT = {S.PAID}
+# The shop's own deliveries (method merchant delivery).
+SENDABLE = {S.READY, S.DELIVERY_FAILED}
+DELIVERABLE = {S.OUT_FOR_DELIVERY}
 DEFAULT_PICKUP_HOLD_DAYS = 7
 
 
 class NotAllowed(PermissionError):
     """This actor may not act on this sub-order (views answer 404 or 403)."""
+
+
+class WrongMethod(TransitionError):
+    """The action belongs to another fulfilment method (the shop's delivery, a parcel)."""
 
 
 class WrongPickupCode(ValueError):
@@ -182,6 +192,43 @@ def hand_over(sub: SubOrder, actor: User | None, code: str) -> None:
         log.info("wrong pickup code for sub-order %s", sub.id)
         raise WrongPickupCode(sub.reference)
     transition(sub, S.COLLECTED, staff, "shop", "code de retrait vérifié")
+
+
+# --- the shop's own deliveries -------------------------------------------------------
+
+
+def _require_method(sub: SubOrder, method: FulfilmentMethod) -> None:
+    if sub.fulfilment_method is not method:
+        raise WrongMethod(sub.fulfilment_method.value)
+
+
+def send_out(sub: SubOrder, actor: User | None) -> None:
+    """The shop sets off to deliver (again, after a failed attempt); the resident
+    is told it is on its way."""
+    staff = _require_staff(sub, actor)
+    _require_method(sub, FulfilmentMethod.MERCHANT_DELIVERY)
+    _locked(sub, SENDABLE)
+    transition(sub, S.OUT_FOR_DELIVERY, staff, "shop", "livraison par la boutique")
+
+
+def mark_delivered(sub: SubOrder, actor: User | None) -> None:
+    """Handed to the resident at their door: fulfilled, as a collection is."""
+    staff = _require_staff(sub, actor)
+    _require_method(sub, FulfilmentMethod.MERCHANT_DELIVERY)
+    _locked(sub, DELIVERABLE)
+    transition(sub, S.DELIVERED, staff, "shop", "livrée par la boutique")
+    events.suborder_fulfilled.send(sub)
+
+
+def report_delivery_failed(sub: SubOrder, actor: User | None, reason: str) -> None:
+    """Not delivered: the reason goes to the resident; the parcel is back at the shop."""
+    staff = _require_staff(sub, actor)
+    _require_method(sub, FulfilmentMethod.MERCHANT_DELIVERY)
+    reason = " ".join(reason.split())
+    if not reason:
+        raise ValueError("reason")
+    _locked(sub, DELIVERABLE)
+    transition(sub, S.DELIVERY_FAILED, staff, "shop", reason)
 
 
 # --- the resident's and the system's ------------------------------------------------

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from marketplace import events, ledger
 from marketplace.extensions import db
+from marketplace.i18n import money
 from marketplace.models import AccountKind, FulfilmentMethod, Territory, User, utcnow
 from marketplace.money import apply_rate
 from marketplace.payments import PaymentError, gateway
@@ -265,7 +266,7 @@ def refund(
         if amount_cents > left:
             raise RefundError(
                 "amount",
-                _("Au plus %(n)s € restent remboursables.", n=f"{left // 100},{left % 100:02d}"),
+                _("Au plus %(amount)s restent remboursables.", amount=money(left)),
             )
         allocation = _allocate(amount_cents, remaining)
     else:

@@ -22,15 +22,25 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
+from delivery.operations.shipments import (
+    CARRIERS,
+    ShipmentError,
+    carrier_name,
+    shipments_by_sub_order,
+    tracking_url,
+)
+from delivery.operations.shipments import STATUS_LABELS as SHIPMENT_LABELS
 from marketplace.errors import wants_json
 from marketplace.extensions import db
-from marketplace.models import Role, utcnow
+from marketplace.i18n import money
+from marketplace.models import FulfilmentMethod, Role, utcnow
 from marketplace.money import parse_euros
 from marketplace.security import role_required
 from merchants.operations import staff_shop_ids
 
 from ..models import Order, SubOrder
 from ..operations import orders as order_ops
+from ..operations import parcels as parcel_ops
 from ..operations import refunds as refund_ops
 from ..operations.errors import TransitionError
 from .common import METHOD_LABELS, STATUS_LABELS
@@ -75,6 +85,13 @@ def _queue_context() -> dict[str, object]:
         "refunded": refunded,
         "method_labels": METHOD_LABELS,
         "now": utcnow(),
+        "shipments": shipments_by_sub_order(
+            [s.id for s in subs if s.fulfilment_method is FulfilmentMethod.STANDARD]
+        ),
+        "carriers": CARRIERS,
+        "carrier_name": carrier_name,
+        "shipment_labels": SHIPMENT_LABELS,
+        "tracking_url": tracking_url,
     }
 
 
@@ -156,8 +173,51 @@ def _refund(sub: SubOrder) -> str:
         row = refund_ops.refund_by_shop(sub, current_user, amount_cents=cents, reason=reason)
     else:
         raise FormProblem(_("Indiquez un montant ou une ligne à rembourser."))
-    euros = f"{row.amount_cents // 100},{row.amount_cents % 100:02d} €"
-    return _("%(amount)s remboursés sur la commande %(ref)s.", amount=euros, ref=sub.reference)
+    return _(
+        "%(amount)s remboursés sur la commande %(ref)s.",
+        amount=money(row.amount_cents),
+        ref=sub.reference,
+    )
+
+
+def _send_out(sub: SubOrder) -> str:
+    order_ops.send_out(sub, current_user)
+    return _("Commande %(ref)s partie en livraison : le client est prévenu.", ref=sub.reference)
+
+
+def _delivered(sub: SubOrder) -> str:
+    order_ops.mark_delivered(sub, current_user)
+    return _("Commande %(ref)s livrée.", ref=sub.reference)
+
+
+def _delivery_failed(sub: SubOrder) -> str:
+    reason = _field("reason")
+    if not reason:
+        raise FormProblem(_("Indiquez pourquoi la livraison a échoué : le client le recevra."))
+    order_ops.report_delivery_failed(sub, current_user, reason)
+    return _(
+        "Livraison de la commande %(ref)s non faite : le client est prévenu.", ref=sub.reference
+    )
+
+
+def _create_shipment(sub: SubOrder) -> str:
+    shipment = parcel_ops.create_shipment(
+        sub, current_user, _field("carrier"), _field("tracking_number")
+    )
+    return _(
+        "Colis de la commande %(ref)s enregistré (%(carrier)s %(number)s) : imprimez l'étiquette.",
+        ref=sub.reference,
+        carrier=carrier_name(shipment.carrier),
+        number=shipment.tracking_number,
+    )
+
+
+def _ship(sub: SubOrder) -> str:
+    parcel_ops.ship(sub, current_user)
+    return _(
+        "Colis de la commande %(ref)s remis au transporteur : le client reçoit le suivi.",
+        ref=sub.reference,
+    )
 
 
 ACTIONS: dict[str, Callable[[SubOrder], str]] = {
@@ -167,14 +227,23 @@ ACTIONS: dict[str, Callable[[SubOrder], str]] = {
     "prete": _ready,
     "remettre": _hand_over,
     "rembourser": _refund,
+    "partir": _send_out,
+    "livree": _delivered,
+    "echec": _delivery_failed,
+    "colis": _create_shipment,
+    "expedier": _ship,
 }
 
 
-def _answer(sub: SubOrder, message: str, category: str, status: int) -> ResponseReturnValue:
+def _answer(
+    sub: SubOrder, message: str, category: str, status: int, field: str | None = None
+) -> ResponseReturnValue:
     if wants_json():
         body: dict[str, object] = {"status": sub.status.value, "message": message}
         if status >= 400:
             body = {"code": status, "status": "error", "message": message}
+            if field:
+                body["errors"] = {"form": {field: [message]}}
         return jsonify(body), status
     flash(message, category)
     return redirect(url_for("shop_orders.queue", _anchor=f"sub-{sub.id}"), code=303)
@@ -193,6 +262,18 @@ def act(sub_id: int, action: str) -> ResponseReturnValue:
     except order_ops.NotAllowed:
         db.session.rollback()
         abort(404)
+    except order_ops.WrongMethod:
+        db.session.rollback()
+        return _answer(
+            sub,
+            _(
+                "Action impossible : la commande %(ref)s est en « %(method)s ».",
+                ref=sub.reference,
+                method=METHOD_LABELS[sub.fulfilment_method],
+            ),
+            "error",
+            409,
+        )
     except TransitionError:
         db.session.rollback()
         db.session.refresh(sub)
@@ -211,6 +292,9 @@ def act(sub_id: int, action: str) -> ResponseReturnValue:
         return _answer(
             sub, _("Code de retrait incorrect : la commande n'est pas remise."), "error", 422
         )
+    except ShipmentError as exc:
+        db.session.rollback()
+        return _answer(sub, exc.message, "error", 422, exc.field)
     except (FormProblem, refund_ops.RefundError) as exc:
         db.session.rollback()
         return _answer(sub, str(exc), "error", 422)
@@ -224,6 +308,6 @@ def act(sub_id: int, action: str) -> ResponseReturnValue:
 
 
 # The pickup pages and the resident's cancellation live next door.
-from . import pickup  # noqa: E402, F401
+from . import label, pickup  # noqa: E402, F401
 
 __all__ = ["staff_bp"]

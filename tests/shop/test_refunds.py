@@ -91,7 +91,7 @@ def test_partial_then_full_refund_through_the_queue(app, client, paid):
     assert staff_post(client, sub, "rembourser", amount="10,00").status_code == 303
     # Over-refund: only 9,90 remain.
     assert staff_post(client, sub, "rembourser", amount="10,00").status_code == 303
-    assert "Au plus 9,90 € restent remboursables" in client.get(QUEUE).text
+    assert "Au plus 9,90\xa0€ restent remboursables" in client.get(QUEUE).text
     over = client.post(
         f"{QUEUE}{sub.id}/rembourser",
         data={"amount": "9,91", "csrf_token": csrf_token(client, "/")},

@@ -33,8 +33,9 @@ from .orders import TRANSITIONS, _locked, _require_method, _require_staff, trans
 log = logging.getLogger(__name__)
 S = SubOrderStatus
 SS = ShipmentStatus
-# Where the shop may make (or correct) the shipment, and hand it to the carrier.
-SHIPPABLE = {S.READY}
+# Where the shop may make (or correct) the shipment, and hand it to the carrier:
+# ready, or back at the shop after a failed delivery (a returned parcel is re-sent).
+SHIPPABLE = {S.READY, S.DELIVERY_FAILED}
 ON_THE_WAY = {SS.SHIPPED, SS.IN_TRANSIT, SS.OUT_FOR_DELIVERY}
 NOT_DELIVERED = {SS.FAILED, SS.RETURNED}
 
@@ -72,7 +73,8 @@ def ship(sub: SubOrder, actor: User | None) -> Shipment:
         )
     shipments.mark_shipped(shipment, staff)
     note = f"{shipments.carrier_name(shipment.carrier)} {shipment.tracking_number}"
-    transition(sub, S.HANDED_TO_COURIER, staff, "shop", note)
+    if sub.status is S.READY:
+        transition(sub, S.HANDED_TO_COURIER, staff, "shop", note)
     transition(sub, S.OUT_FOR_DELIVERY, staff, "shop", note)
     return shipment
 

@@ -287,3 +287,24 @@ def test_in_the_openapi_document(client) -> None:
     assert {"200", "401", "404", "422"} <= set(operation["responses"])
     scheme = spec["components"]["securitySchemes"]["carrierSignature"]
     assert scheme["in"] == "header" and scheme["name"] == "X-Carrier-Signature"
+
+
+def test_a_returned_parcel_is_sent_again(client, shipped, two_shops) -> None:  # noqa: F811
+    owner = two_shops["owner_a"]
+    assert send(client, event("f", "failed", description="Absent")).status_code == 200
+    sub = db.session.get(SubOrder, shipped.id)
+    # The carrier still has it after a failed attempt: no second parcel.
+    with pytest.raises(shipments.ShipmentError):
+        parcels.create_shipment(sub, owner, "colissimo", "6A00000000002")
+    db.session.rollback()
+    assert send(client, event("r", "returned")).status_code == 200
+    sub = db.session.get(SubOrder, shipped.id)
+    second = parcels.create_shipment(sub, owner, "colissimo", "6A00000000002")
+    parcels.ship(sub, owner)
+    db.session.commit()
+    assert status_of(shipped) == (S.OUT_FOR_DELIVERY, SS.SHIPPED)
+    assert shipments.shipment_for_sub_order(shipped.id).id == second.id
+    assert len(mails_about(shipped, "en route")) == 2
+    later = send(client, {**event("d2", "delivered"), "tracking_number": "6A00000000002"})
+    assert later.status_code == 200
+    assert status_of(shipped) == (S.DELIVERED, SS.DELIVERED)

@@ -347,3 +347,18 @@ def test_resident_follows_a_shop_delivery(app, client, two_shops):  # noqa: F811
     assert "Remise au livreur" not in text
     assert "Livraison impossible : Adresse introuvable" in text
     assert "retourne à la boutique" in text
+
+
+def test_parcel_mails_in_english(app, two_shops):  # noqa: F811
+    from shop.operations import parcels
+
+    sub = delivery_sub(two_shops, FulfilmentMethod.STANDARD)
+    sub.order.user.locale = "en"
+    parcels.create_shipment(sub, two_shops["owner_a"], "chronopost", "XY123456789FR")
+    parcels.ship(sub, two_shops["owner_a"])
+    db.session.flush()
+    mail = next(m for m in db.session.scalars(select(MailOutbox)) if sub.reference in m.body_text)
+    assert "on its way" in mail.subject
+    assert "has been handed to Chronopost" in mail.body_text
+    assert "Tracking number: XY123456789FR" in mail.body_text
+    assert mail.body_html and "Track the parcel at Chronopost" in mail.body_html

@@ -48,7 +48,11 @@ VAT_COLLECTED = (
 DELIVERY = "delivery"  # allocation key of the delivery fee
 LIVE = ("pending", "succeeded")  # refunds that count against what remains
 S = SubOrderStatus
-REFUNDABLE = {S.PAID, S.ACCEPTED, S.PREPARING, S.READY, S.COLLECTED, S.REFUSED, S.CANCELLED}
+# After a delivery too (a return, a damaged parcel), as after a collection.
+REFUNDABLE = {
+    *(S.PAID, S.ACCEPTED, S.PREPARING, S.READY, S.COLLECTED, S.REFUSED, S.CANCELLED),
+    *(S.DELIVERED, S.DELIVERY_FAILED),
+}
 
 
 class RefundError(ValueError):

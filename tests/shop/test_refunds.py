@@ -275,3 +275,32 @@ def test_failed_refund_is_kept_and_retried(app, client, paid, monkeypatch):
     assert done.idempotency_key.endswith("-2") and stripe_refund(done).amount == 650
     assert payable(paid["b"]) == 0
     assert all_entries_sum() == 0
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_a_delivered_or_failed_delivery_is_refunded_from_the_queue(app, client, paid, failed):
+    """A parcel returned damaged, or a delivery that could not be made: the shop refunds."""
+    from marketplace.models import FulfilmentMethod
+    from shop.operations import orders as order_ops
+
+    sub, owner = paid["sub_a"], paid["owner_a"]
+    sub.fulfilment_method = FulfilmentMethod.MERCHANT_DELIVERY
+    sub.delivery_address = "12 rue de la Paix, 47200 Marmande"
+    order_ops.accept(sub, owner)
+    order_ops.mark_ready(sub, owner)
+    order_ops.send_out(sub, owner)
+    if failed:
+        order_ops.report_delivery_failed(sub, owner, "absent")
+    else:
+        order_ops.mark_delivered(sub, owner)
+    db.session.commit()
+    login(client, owner.email, DEFAULT_PASSWORD)
+    page = client.get(QUEUE).text.replace("\u202f", " ").replace("\xa0", " ")
+    assert "Rembourser (reste 39,80" in page
+
+    assert staff_post(client, sub, "rembourser", amount="39,80").status_code == 303
+    assert fresh(sub).status is S.REFUNDED
+    refund = db.session.scalars(select(Refund).where(Refund.sub_order_id == sub.id)).one()
+    assert stripe_refund(refund).amount == 3980
+    assert payable(paid["a"]) == 0
+    assert all_entries_sum() == 0

@@ -40,7 +40,7 @@ from babel.numbers import format_currency
 from flask import Flask, current_app, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import event, func, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.routing import BuildError
 
@@ -50,7 +50,8 @@ from marketplace.mail import queue_mail
 from marketplace.models import FulfilmentMethod, utcnow
 from merchants.models import Shop
 
-from .models import Order, Refund, SubOrder, SubOrderEvent, SubOrderStatus
+from .models import Order, SubOrder, SubOrderEvent, SubOrderStatus
+from .operations import refunds as refund_ops
 from .views.common import METHOD_LABELS
 
 log = logging.getLogger(__name__)
@@ -252,16 +253,6 @@ def send_cancelled(
     log.info("%s mail queued: sub-order %s", status.value, sub.id)
 
 
-def refunded_cents(sub: SubOrder) -> int:
-    """What was refunded for this sub-order so far (its total when nothing is on record)."""
-    total = db.session.scalar(
-        select(func.coalesce(func.sum(Refund.amount_cents), 0)).where(
-            Refund.sub_order_id == sub.id, Refund.status != "failed"
-        )
-    )
-    return int(total or 0) or sub.total_cents
-
-
 def send_refunded(sub: SubOrder, amount_cents: int) -> None:
     """Money is on its way back to the resident."""
     _send(
@@ -384,7 +375,9 @@ def _write_refund_notices(session: Session) -> None:
         return
     notices: dict[int, list[Any]] = session.info.pop(REFUND_NOTICES)
     for sub, amount in notices.values():
-        send_refunded(sub, amount if amount is not None else refunded_cents(sub))
+        # Nothing on record (a refund written outside the refunds module): the total.
+        refunded = amount or refund_ops.refunded_cents(sub) or sub.total_cents
+        send_refunded(sub, refunded)
 
 
 def _drop_refund_notices(session: Session, previous_transaction: Any) -> None:

@@ -159,6 +159,19 @@ def refundable_cents(sub: SubOrder) -> int:
     return max(paid_cents(sub) - refunded_cents(sub), 0)
 
 
+def succeeded_refunds_by_sub(sub_ids: list[int]) -> dict[int, list[Refund]]:
+    """The refunds made per sub-order, oldest first, in one query (for the order page)."""
+    found: dict[int, list[Refund]] = {sub_id: [] for sub_id in sub_ids}
+    if sub_ids:
+        for refund in db.session.scalars(
+            select(Refund)
+            .where(Refund.sub_order_id.in_(sub_ids), Refund.status == "succeeded")
+            .order_by(Refund.id)
+        ):
+            found[refund.sub_order_id].append(refund)
+    return found
+
+
 def refunded_by_sub(sub_ids: list[int]) -> dict[int, int]:
     """Refunded so far per sub-order, in one query (for lists)."""
     if not sub_ids:

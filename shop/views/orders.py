@@ -34,6 +34,7 @@ from .. import operations as ops
 from ..forms import CheckoutForm
 from ..models import Order, OrderStatus, SubOrder, SubOrderStatus
 from ..notifications import failure_reason, open_delivery_code
+from ..operations import refunds as refund_ops
 from ..operations.checkout import (
     DELIVERIES,
     DeliveryAddress,
@@ -299,6 +300,7 @@ def order_detail(public_id: uuid.UUID) -> str:
         order=order,
         method_labels=METHOD_LABELS,
         tracking=_delivery_tracking(order),
+        refunds=refund_ops.succeeded_refunds_by_sub([s.id for s in order.sub_orders]),
     )
 
 

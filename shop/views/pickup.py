@@ -26,7 +26,7 @@ from marketplace.models import FulfilmentMethod, Role
 from marketplace.security import role_required
 from merchants.operations import staff_shop_ids
 
-from ..models import Order, Refund, SubOrder, SubOrderStatus
+from ..models import Order, SubOrder, SubOrderStatus
 from ..operations import orders as order_ops
 from ..operations import refunds as refund_ops
 from ..operations.errors import TransitionError
@@ -61,18 +61,6 @@ def pickup_qr(sub: SubOrder) -> Markup:
     )
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1)
     return Markup(svg)  # noqa: S704 - segno's SVG of our own URL, label escaped
-
-
-@staff_bp.app_template_global("sub_refunds")
-def sub_refunds(sub: SubOrder) -> list[Refund]:
-    """The refunds made on a sub-order, for its page."""
-    return list(
-        db.session.scalars(
-            select(Refund)
-            .where(Refund.sub_order_id == sub.id, Refund.status == "succeeded")
-            .order_by(Refund.id)
-        )
-    )
 
 
 @staff_bp.get("/retrait")

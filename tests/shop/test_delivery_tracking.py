@@ -153,6 +153,7 @@ def test_page_queries_do_not_grow_with_deliveries(app, client, two_shops, count_
             page = client.get(path)
         assert page.status_code == 200
         assert page.text.count("Suivi de livraison") == (1 if path == paths[0] else 2)
-        # One query for the histories, one for the jobs, whatever the sub-orders.
-        for table in ("FROM delivery_job", "FROM sub_order_event"):
+        # One query each for the histories, the jobs and the refunds, whatever the
+        # sub-orders.
+        for table in ("FROM delivery_job", "FROM sub_order_event", "FROM refund"):
             assert sum(table in sql for sql in counter.statements) == 1, table

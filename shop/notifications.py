@@ -50,8 +50,15 @@ from marketplace.mail import queue_mail
 from marketplace.models import FulfilmentMethod, utcnow
 from merchants.models import Shop
 
-from .models import Order, SubOrder, SubOrderEvent, SubOrderStatus
+from .models import Order, SubOrder, SubOrderStatus
 from .operations import refunds as refund_ops
+from .operations.tracking import (
+    delivery_job,
+    failure_reason,
+    last_event,
+    open_delivery_code,
+    parcel_tracking,
+)
 from .views.common import METHOD_LABELS
 
 log = logging.getLogger(__name__)
@@ -219,10 +226,6 @@ def send_ready(sub: SubOrder) -> None:
     log.info("ready mail queued: sub-order %s", sub.id)
 
 
-def _last_event(sub: SubOrder, status: SubOrderStatus) -> SubOrderEvent | None:
-    return next((e for e in reversed(sub.history) if e.to_status is status), None)
-
-
 def send_cancelled(
     sub: SubOrder, status: SubOrderStatus, old: SubOrderStatus | None = None
 ) -> None:
@@ -232,7 +235,7 @@ def send_cancelled(
     resident); the system's and the resident's notes are internal.
     """
     refused = status is SubOrderStatus.REFUSED
-    entry = _last_event(sub, status)
+    entry = last_event(sub, status)
     actor_kind = entry.actor_kind if entry is not None else "system"
 
     def subject(fmt: Formatter) -> str:
@@ -266,40 +269,6 @@ def send_refunded(sub: SubOrder, amount_cents: int) -> None:
     log.info("refund mail queued: sub-order %s", sub.id)
 
 
-def open_delivery_code(job: Any) -> str:
-    """The code to give the courier, while the job is still to be delivered."""
-    from delivery.models import JobStatus
-
-    if job is None or job.status in (JobStatus.DELIVERED, JobStatus.FAILED):
-        return ""
-    return str(job.delivery_code or "")
-
-
-def _delivery_job(sub: SubOrder) -> Any:
-    from delivery.operations.jobs import job_for_sub_order
-
-    if sub.fulfilment_method is not FulfilmentMethod.EXPRESS:
-        return None
-    return job_for_sub_order(sub.id)
-
-
-def parcel_tracking(sub: SubOrder) -> dict[str, Any] | None:
-    """A standard parcel's carrier, tracking number, link and status; None otherwise."""
-    if sub.fulfilment_method is not FulfilmentMethod.STANDARD:
-        return None
-    from delivery.operations.shipments import carrier_name, shipment_for_sub_order, tracking_url
-
-    shipment = shipment_for_sub_order(sub.id)
-    if shipment is None:
-        return None
-    return {
-        "carrier": carrier_name(shipment.carrier),
-        "number": shipment.tracking_number,
-        "url": tracking_url(shipment),
-        "status": shipment.status.value,
-    }
-
-
 def send_en_route(sub: SubOrder) -> None:
     """The parcel left the shop: the courier's slot and code, the shop delivering
     itself, or the carrier's tracking number and link."""
@@ -309,7 +278,7 @@ def send_en_route(sub: SubOrder) -> None:
         "delivery_en_route",
         lambda fmt: _("%(shop)s : votre commande est en route", shop=sub.shop.name),
         sub=sub,
-        code=open_delivery_code(_delivery_job(sub)) if express else "",
+        code=open_delivery_code(delivery_job(sub)) if express else "",
         by_shop=sub.fulfilment_method is FulfilmentMethod.MERCHANT_DELIVERY,
         parcel=parcel_tracking(sub),
     )
@@ -318,7 +287,7 @@ def send_en_route(sub: SubOrder) -> None:
 
 def send_delivered(sub: SubOrder) -> None:
     """The parcel was handed over."""
-    entry = _last_event(sub, SubOrderStatus.DELIVERED)
+    entry = last_event(sub, SubOrderStatus.DELIVERED)
     _send(
         sub.order,
         "delivery_done",
@@ -329,18 +298,9 @@ def send_delivered(sub: SubOrder) -> None:
     log.info("delivered mail queued: sub-order %s", sub.id)
 
 
-def failure_reason(sub: SubOrder, job: Any = None) -> str:
-    """Why the delivery failed: the courier's words (job), else the transition's note."""
-    reason = getattr(job, "failure_reason", None) if job is not None else None
-    if reason:
-        return str(reason)
-    entry = _last_event(sub, SubOrderStatus.DELIVERY_FAILED)
-    return entry.note if entry is not None else ""
-
-
 def send_delivery_failed(sub: SubOrder) -> None:
     """Not delivered: why; the parcel goes back to the shop, which will get in touch."""
-    job = _delivery_job(sub)
+    job = delivery_job(sub)
     _send(
         sub.order,
         "delivery_failed",

@@ -22,9 +22,6 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from delivery.models import DeliveryJob, Shipment, ShipmentStatus
-from delivery.operations.shipments import STATUS_LABELS as SHIPMENT_LABELS
-from delivery.operations.shipments import carrier_name, shipments_by_sub_order, tracking_url
 from marketplace.extensions import db
 from marketplace.models import Commune, FulfilmentMethod, Role
 from marketplace.payments import PaymentError, stripe_js_url
@@ -32,9 +29,9 @@ from marketplace.security import role_required
 
 from .. import operations as ops
 from ..forms import CheckoutForm
-from ..models import Order, OrderStatus, SubOrder, SubOrderStatus
-from ..notifications import failure_reason, open_delivery_code
+from ..models import Order, OrderStatus, SubOrder
 from ..operations import refunds as refund_ops
+from ..operations import tracking as tracking_ops
 from ..operations.checkout import (
     DELIVERIES,
     DeliveryAddress,
@@ -299,86 +296,6 @@ def order_detail(public_id: uuid.UUID) -> str:
         "shop/order.html",
         order=order,
         method_labels=METHOD_LABELS,
-        tracking=_delivery_tracking(order),
+        tracking=tracking_ops.delivery_tracking(order),
         refunds=refund_ops.succeeded_refunds_by_sub([s.id for s in order.sub_orders]),
     )
-
-
-TRACKED_STEPS = (
-    SubOrderStatus.HANDED_TO_COURIER,
-    SubOrderStatus.OUT_FOR_DELIVERY,
-    SubOrderStatus.DELIVERED,
-)
-# The shop delivering itself hands the parcel to nobody.
-SHOP_DELIVERY_STEPS = (SubOrderStatus.OUT_FOR_DELIVERY, SubOrderStatus.DELIVERED)
-
-
-def _delivery_tracking(order: Order) -> dict[int, dict[str, Any]]:
-    """Per delivered sub-order id: its timeline of delivery states (status, when
-    or None while to come), the code to give the courier while the job is open,
-    and the failure reason. Two queries whatever the number of sub-orders: the
-    histories, and the jobs (the latest per sub-order counts)."""
-    subs = [
-        s
-        for s in order.sub_orders
-        if s.fulfilment_method is not FulfilmentMethod.CLICK_AND_COLLECT
-        and s.status is not SubOrderStatus.PENDING_PAYMENT
-    ]
-    if not subs:
-        return {}
-    ids = [s.id for s in subs]
-    # Loads each sub-order's history in one query (the page shows it too).
-    db.session.scalars(
-        select(SubOrder).where(SubOrder.id.in_(ids)).options(selectinload(SubOrder.history))
-    ).all()
-    latest: dict[int, DeliveryJob] = {}
-    express = [s.id for s in subs if s.fulfilment_method is FulfilmentMethod.EXPRESS]
-    if express:
-        for found in db.session.scalars(
-            select(DeliveryJob)
-            .where(DeliveryJob.sub_order_id.in_(express))
-            .order_by(DeliveryJob.id)
-        ):
-            latest[found.sub_order_id] = found
-    parcels = shipments_by_sub_order(
-        [s.id for s in subs if s.fulfilment_method is FulfilmentMethod.STANDARD]
-    )
-    result: dict[int, dict[str, Any]] = {}
-    for sub in subs:
-        reached: dict[SubOrderStatus, datetime] = {}
-        for event in sub.history:
-            reached[event.to_status] = event.at
-        failed = sub.status is SubOrderStatus.DELIVERY_FAILED
-        by_shop = sub.fulfilment_method is FulfilmentMethod.MERCHANT_DELIVERY
-        steps = list(SHOP_DELIVERY_STEPS if by_shop else TRACKED_STEPS)
-        if failed:
-            steps[-1] = SubOrderStatus.DELIVERY_FAILED
-        job = latest.get(sub.id)
-        shipment = parcels.get(sub.id)
-        labels = {}
-        if sub.fulfilment_method is FulfilmentMethod.STANDARD:
-            labels[SubOrderStatus.HANDED_TO_COURIER] = SHIPMENT_LABELS[ShipmentStatus.SHIPPED]
-        result[sub.id] = {
-            "steps": [(step, reached.get(step), labels.get(step)) for step in steps],
-            "code": open_delivery_code(job),
-            "reason": failure_reason(sub, job) if failed else "",
-            "by_shop": by_shop,
-            "parcel": _parcel(shipment) if shipment is not None else None,
-        }
-    return result
-
-
-def _parcel(shipment: Shipment) -> dict[str, Any]:
-    """The carrier, tracking number and link, and the parcel's events newest first."""
-    return {
-        "carrier": carrier_name(shipment.carrier),
-        "number": shipment.tracking_number,
-        "url": tracking_url(shipment),
-        "status": SHIPMENT_LABELS[shipment.status],
-        "returned": shipment.status is ShipmentStatus.RETURNED,
-        "attempt_failed": shipment.status is ShipmentStatus.FAILED,
-        "events": [
-            (e.occurred_at, SHIPMENT_LABELS[e.status], e.description, e.location)
-            for e in reversed(shipment.events)
-        ],
-    }

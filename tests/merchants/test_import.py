@@ -367,6 +367,19 @@ def test_product_fields_differing_between_variants_are_reported(
     assert errors_of(check(shop, content)) == [(3, "vat_rate")]
 
 
+def test_a_product_field_left_empty_on_the_first_row_cannot_be_set_later(
+    shop: Shop, batch_rows: int
+) -> None:
+    content = csv_bytes(
+        [
+            row(sku="A", description=""),
+            row(sku="B", description="", category=""),
+            row(sku="C", description="Autre texte."),
+        ]
+    )
+    assert errors_of(check(shop, content)) == [(4, "description")]
+
+
 def test_publishing_needs_a_price(shop: Shop) -> None:
     report = check(shop, csv_bytes([row(price="0")]))
     assert errors_of(report) == [(2, "status")]

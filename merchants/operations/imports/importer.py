@@ -30,7 +30,9 @@ from .rows import (
     _PRODUCT_KEYS,
     _Catalogue,
     _cell,
+    _differing,
     _Group,
+    _group_key,
     _signature,
     _unprotect,
 )
@@ -47,7 +49,7 @@ class _Importer:
         self.write = write
         self.progress = progress
         self.catalogue = _Catalogue(shop.id)
-        self.groups: dict[tuple[str, str], _Group] = {}
+        self.groups: dict[bytes, _Group] = {}  # _group_key → the product's group
         self.skus: dict[str, int] = {}  # SKU → first row
         self.writes = _Writes(shop.id) if write else None
         self.columns: dict[str, int] = {}
@@ -139,7 +141,7 @@ class _Importer:
                 slugs.add(slugify(ref)[: cat.SLUG_MAX])
             else:
                 name = self._key_text(cells, "product_name")
-                if name and ("name", name.casefold()) not in self.groups:
+                if name and _group_key("name", name.casefold()) not in self.groups:
                     names.add(name.casefold())
         self.catalogue.fetch(skus, slugs, names)
         for number, cells in chunk:
@@ -226,7 +228,7 @@ class _Importer:
         if ref and not slug_ref:
             self._error(row, "product_ref", _("Référence produit illisible : lettres et chiffres."))
             return None
-        key = ("ref", slug_ref) if ref else ("name", name.casefold())
+        key = _group_key("ref", slug_ref) if ref else _group_key("name", name.casefold())
         group = self.groups.get(key)
         existing_variant = catalogue.variants.get(sku)
         if group is None:
@@ -243,21 +245,21 @@ class _Importer:
             self.groups[key] = group
             self._product_change(group, given, slug_ref or name)
         else:
-            signature = _signature(given)
-            for index, column_key in enumerate(_PRODUCT_KEYS):
-                if signature[index] is not None and signature[index] != group.signature[index]:
-                    column = _PRODUCT_COLUMNS.get(column_key, column_key)
-                    self._error(
-                        row,
-                        column,
-                        _(
-                            "Valeur différente de la première ligne de ce produit "
-                            "(ligne %(first)d) : les champs du produit se remplissent sur "
-                            "sa première ligne, les suivantes les répètent ou les laissent vides.",
-                            first=group.first_row,
-                        ),
-                    )
-                    return None
+            index = _differing(group.signature, _signature(given))
+            if index is not None:
+                column_key = _PRODUCT_KEYS[index]
+                column = _PRODUCT_COLUMNS.get(column_key, column_key)
+                self._error(
+                    row,
+                    column,
+                    _(
+                        "Valeur différente de la première ligne de ce produit "
+                        "(ligne %(first)d) : les champs du produit se remplissent sur "
+                        "sa première ligne, les suivantes les répètent ou les laissent vides.",
+                        first=group.first_row,
+                    ),
+                )
+                return None
         if existing_variant is not None and existing_variant.product_id != group.product_id:
             other = catalogue.products[existing_variant.product_id]
             self._error(

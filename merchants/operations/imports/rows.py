@@ -3,6 +3,8 @@ formula protection."""
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,9 +145,9 @@ class _Group:
     """One product of the file: its first row's fields and where it lives."""
 
     first_row: int
-    # Hashes of the product-level values its first row gave (None: left empty):
-    # later rows are compared with them without keeping the texts.
-    signature: tuple[int | None, ...]
+    # The product-level values its first row gave, as `_signature`: later rows are
+    # compared with them without keeping the texts.
+    signature: bytes
     product_id: int | None
     # The status the product will have (the file's, else the current one).
     status: ProductStatus
@@ -157,8 +159,42 @@ _PRODUCT_KEYS = ("name", "description", "category", "vat_rate_bp", "status")
 _PRODUCT_COLUMNS = {"name": "product_name", "vat_rate_bp": "vat_rate"}
 
 
-def _signature(given: dict[str, Any]) -> tuple[int | None, ...]:
-    return tuple(hash(given[k]) if k in given else None for k in _PRODUCT_KEYS)
+_SIGNATURE = struct.Struct(f"<B{len(_PRODUCT_KEYS)}q")
+
+
+def _signature(given: dict[str, Any]) -> bytes:
+    """The hashes of the product-level values given, packed in 41 bytes (a mask of
+    the values given, then 8 bytes a value): what a product of the file keeps."""
+    mask = 0
+    hashes = []
+    for index, key in enumerate(_PRODUCT_KEYS):
+        if key in given:
+            mask |= 1 << index
+            hashes.append(hash(given[key]))
+        else:
+            hashes.append(0)
+    return _SIGNATURE.pack(mask, *hashes)
+
+
+def _differing(first: bytes, later: bytes) -> int | None:
+    """The index in _PRODUCT_KEYS of the first value a later row gives that differs
+    from its product's first row (which may have left it empty), or None."""
+    if first == later:
+        return None
+    first_mask, *first_hashes = _SIGNATURE.unpack(first)
+    later_mask, *later_hashes = _SIGNATURE.unpack(later)
+    for index in range(len(_PRODUCT_KEYS)):
+        if later_mask >> index & 1 and (
+            not first_mask >> index & 1 or first_hashes[index] != later_hashes[index]
+        ):
+            return index
+    return None
+
+
+def _group_key(kind: str, text_value: str) -> bytes:
+    """The key of a product of the file ("ref" and its slug, or "name" and its
+    casefolded name) as a 16-byte digest: small, and no two products share one."""
+    return hashlib.blake2b(f"{kind}\0{text_value}".encode(), digest_size=16).digest()
 
 
 def _cell(cells: Sequence[Any], index: int | None) -> str:

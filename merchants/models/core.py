@@ -211,7 +211,7 @@ class Variant(Base):
     product_id: Mapped[int] = mapped_column(
         ForeignKey("product.id", ondelete="CASCADE"), index=True
     )
-    sku: Mapped[str] = mapped_column(String(64))
+    sku: Mapped[str] = mapped_column(String(64), index=True)  # the import's lookups
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     price_cents: Mapped[int] = mapped_column(Integer)
     stock: Mapped[int] = mapped_column(Integer, default=0)

@@ -11,15 +11,18 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from marketplace.extensions import after_commit, db
-from marketplace.models import Role, utcnow
+from marketplace.models import Role, Territory, utcnow
 from marketplace.security import role_required
 from merchants.forms import RefuseShopForm, ShopInvitationForm
 from merchants.models import Shop
 from merchants.operations import onboarding
 from shop.models import Order, OrderStatus
 
+from .settlement import documents
+from .settlement import invoices as settlement_invoices
 from .settlement import operations as settlement_ops
 from .settlement.models import Settlement
+from .settlement.settings import Seller
 
 bp = Blueprint("admin", __name__, url_prefix="/collectivite", template_folder="templates")
 
@@ -147,8 +150,14 @@ def _week_start(text: str) -> datetime:
 def settlements() -> str:
     """Every settlement run with its totals and failures; commission by month."""
     last_week = settlement_ops.previous_week()[0].astimezone(settlement_ops.PARIS).date()
+    incomplete = [
+        territory.name
+        for territory in db.session.scalars(select(Territory).order_by(Territory.name))
+        if not Seller.of(territory).complete
+    ]
     return render_template(
         "admin/settlements.html",
+        incomplete_sellers=incomplete,
         runs=settlement_ops.runs(),
         months=settlement_ops.commission_by_month(),
         default_week=last_week.isoformat(),
@@ -167,6 +176,7 @@ def settlement_run(week: str) -> str:
     return render_template(
         "admin/settlement_run.html",
         rows=rows,
+        invoices=settlement_invoices.by_settlement([s.id for s, _name in rows]),
         period_start=start,
         period_end=rows[0][0].period_end,
         week=week,
@@ -178,16 +188,24 @@ def settlement_run(week: str) -> str:
 @bp.post("/reversements/lancer")
 @role_required(Role.STAFF)
 def start_settlement_run() -> Response:
-    """Run (or resume) the settlement of one week, on demand."""
-    from .tasks import run_settlements
+    """Run (or resume) the settlement of one finished week, on demand: the
+    settlements are made here, each one settled by its own task after commit."""
+    from .tasks import _enqueue
 
     week = request.form.get("week", "")
+    try:
+        date.fromisoformat(week)
+    except ValueError:
+        flash(_("Semaine du : indiquez une date (jj/mm/aaaa)."), "error")
+        return redirect(url_for("admin.settlements"))
     start = _week_start(week)
-    if start >= settlement_ops.week_of(utcnow())[0]:
+    try:
+        ids = settlement_ops.start_run(*settlement_ops.week_of(start))
+    except settlement_ops.PeriodNotEnded:
+        db.session.rollback()
         flash(_("Seules les semaines terminées peuvent être réglées."), "error")
         return redirect(url_for("admin.settlements"))
-    iso = start.isoformat()
-    after_commit(lambda: run_settlements.delay(iso))
+    after_commit(lambda: _enqueue(ids))
     db.session.commit()
     flash(_("Le règlement de la semaine du %(week)s est lancé.", week=week), "success")
     return redirect(url_for("admin.settlements"))
@@ -212,36 +230,69 @@ def retry_settlement(settlement_id: int) -> Response:
     return redirect(url_for("admin.settlement_run", week=week))
 
 
+def download(data: str | bytes, mimetype: str, filename: str) -> Response:
+    """A document as an attachment, never cached by a shared proxy."""
+    return Response(
+        data,
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
 def statement_csv(found: Settlement) -> Response:
     """A settlement's statement as a CSV download: each sale and refund, then totals."""
-    import csv
-    import io
+    name = documents.file_stem("releve", found)
+    return download(documents.statement_csv(found), "text/csv", f"{name}.csv")
 
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";")
-    writer.writerow(
-        ["date", "type", "commande", "montant_cts", "commission_ht_cts", "tva_cts", "net_cts"]
-    )
-    writer.writerows(settlement_ops.statement_rows(found.id))
-    writer.writerow(["", "report", "", found.carry_in_cents, 0, 0, found.carry_in_cents])
-    writer.writerow(["", "reste_du", "", found.carry_out_cents, 0, 0, found.carry_out_cents])
-    writer.writerow(["", "verse", "", found.payout_cents, "", "", found.payout_cents])
-    name = f"releve-{found.shop_id}-{found.period_start.astimezone(settlement_ops.PARIS):%Y-%m-%d}"
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+
+def statement_pdf(found: Settlement) -> Response:
+    """The same statement as PDF, totals adding up to the payout."""
+    name = documents.file_stem("releve", found)
+    return download(documents.statement_pdf(found), "application/pdf", f"{name}.pdf")
+
+
+def invoice_download(found: Settlement, fmt: str) -> Response:
+    """The settlement's commission invoice (or credit note) as PDF or CSV; 404 when
+    it has none (no commission, or not computed yet)."""
+    invoice = settlement_invoices.of_settlement(found.id)
+    if invoice is None:
+        abort(404)
+    if fmt == "pdf":
+        return download(
+            documents.invoice_pdf(invoice), "application/pdf", f"{invoice.reference}.pdf"
+        )
+    return download(documents.invoice_csv(invoice), "text/csv", f"{invoice.reference}.csv")
+
+
+def _settlement_or_404(settlement_id: int) -> Settlement:
+    found = db.session.get(Settlement, settlement_id)
+    if found is None:
+        abort(404)
+    return found
 
 
 @bp.get("/reversements/reglement/<int:settlement_id>.csv")
 @role_required(Role.STAFF)
 def settlement_statement(settlement_id: int) -> Response:
     """The settlement's statement as CSV, for the collectivité."""
-    found = db.session.get(Settlement, settlement_id)
-    if found is None:
-        abort(404)
-    return statement_csv(found)
+    return statement_csv(_settlement_or_404(settlement_id))
+
+
+@bp.get("/reversements/reglement/<int:settlement_id>.pdf")
+@role_required(Role.STAFF)
+def settlement_statement_pdf(settlement_id: int) -> Response:
+    """The settlement's statement as PDF, for the collectivité."""
+    return statement_pdf(_settlement_or_404(settlement_id))
+
+
+@bp.get("/reversements/reglement/<int:settlement_id>/facture.<any(pdf, csv):fmt>")
+@role_required(Role.STAFF)
+def settlement_invoice(settlement_id: int, fmt: str) -> Response:
+    """The settlement's commission invoice or credit note, PDF or CSV."""
+    return invoice_download(_settlement_or_404(settlement_id), fmt)
 
 
 @bp.get("/reversements/<week>/virements-sepa.xml")

@@ -47,12 +47,19 @@ OPTIONAL_INTS = (
     "PAGE_CACHE_SECONDS",  # anonymous storefront pages cached (60; 0 turns it off)
     "CATALOGUE_IMPORT_ASYNC_ROWS",  # imports longer than this run in Celery (500)
     "RECONCILIATION_MARGIN_HOURS",  # Stripe and the ledger searched this far around a period (24)
+    "SETTLEMENT_HOLD_DAYS",  # days after fulfilment before a sale is paid out (7)
 )
 OPTIONAL_STRINGS = (
     "MAP_TILE_URL",
     "MAP_TILE_ATTRIBUTION",
     "STRIPE_CONNECT_WEBHOOK_SECRET",  # the Connect endpoint's own signing secret
     "STRIPE_CONNECT_ACCOUNT_TYPE",  # express (default) or standard
+    # The collectivité on its commission invoices (a territory's settings win).
+    "INVOICE_PREFIX",
+    "INVOICE_SELLER_NAME",
+    "INVOICE_SELLER_ADDRESS",
+    "INVOICE_SELLER_SIRET",
+    "INVOICE_SELLER_VAT_NUMBER",
 )
 
 

@@ -10,10 +10,11 @@ into the shop's next settlement, never lost.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -53,6 +54,11 @@ class Settlement(TimestampMixin, Base):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shop.id"), index=True)
     period_start: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Sales fulfilled before this instant are claimed: the period's end, or earlier
+    # when the territory's hold after fulfilment had not passed at the run (those
+    # sales wait for the shop's next settlement). Set once, when the run creates
+    # the row; empty on rows made before the hold existed (the period's end then).
+    sales_cutoff: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[SettlementStatus] = mapped_column(
         _enum(SettlementStatus, "settlement_status"), default=SettlementStatus.PENDING, index=True
     )
@@ -80,6 +86,10 @@ class Settlement(TimestampMixin, Base):
     @property
     def commission_ttc_cents(self) -> int:
         return self.commission_ht_cents + self.commission_vat_cents
+
+    @property
+    def claims_until(self) -> datetime:
+        return self.sales_cutoff or self.period_end
 
     @property
     def transfer_group(self) -> str:
@@ -169,3 +179,58 @@ class ReconciliationDifference(Base):
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     report: Mapped[ReconciliationReport] = relationship(back_populates="differences")
+
+
+class InvoiceKind(enum.StrEnum):
+    INVOICE = "invoice"  # facture: the period's commission
+    CREDIT_NOTE = "credit_note"  # avoir: reversals exceeded the period's commission
+
+
+class InvoiceCounter(Base):
+    """The last number given per territory and calendar year (Europe/Paris).
+
+    Locked FOR UPDATE by the transaction that issues an invoice, so numbers follow
+    each other without gaps: a rolled-back transaction gives its number back
+    (a sequence would not)."""
+
+    __tablename__ = "invoice_counter"
+
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CommissionInvoice(TimestampMixin, Base):
+    """The commission invoice (or credit note) of one settlement, frozen at issue:
+    the parties as they were, the amounts, the number (art. 242 nonies A CGI)."""
+
+    __tablename__ = "commission_invoice"
+    __table_args__ = (UniqueConstraint("territory_id", "year", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"), unique=True)
+    territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer)
+    # CPT-2026-000123: the territory's prefix, the year, the number.
+    reference: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[InvoiceKind] = mapped_column(_enum(InvoiceKind, "invoice_kind"))
+    issued_on: Mapped[date] = mapped_column(Date)
+    seller_name: Mapped[str] = mapped_column(String(200))
+    seller_address: Mapped[str] = mapped_column(String(300))
+    seller_siret: Mapped[str] = mapped_column(String(14))
+    seller_vat_number: Mapped[str] = mapped_column(String(20))
+    buyer_name: Mapped[str] = mapped_column(String(200))
+    buyer_address: Mapped[str] = mapped_column(String(300))
+    buyer_siret: Mapped[str] = mapped_column(String(14))
+    # Signed like the settlement's commission: negative on a credit note.
+    rate_bp: Mapped[int] = mapped_column(Integer)  # the territory's rate, 550 = 5.5 %
+    ht_cents: Mapped[int] = mapped_column(BigInteger)
+    vat_rate_bp: Mapped[int] = mapped_column(Integer)
+    vat_cents: Mapped[int] = mapped_column(BigInteger)
+
+    settlement: Mapped[Settlement] = relationship()
+
+    @property
+    def ttc_cents(self) -> int:
+        return self.ht_cents + self.vat_cents

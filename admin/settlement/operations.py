@@ -2,7 +2,10 @@
 
 Rules (money in integer cents):
 - A sale is a sub-order fulfilled (its first move to a FULFILLED status) before the
-  period's end; its amount is the sub-order's total (lines + delivery fee) and its
+  settlement's cutoff: the period's end, or earlier when the territory's hold after
+  fulfilment (default 7 days) had not passed when the run created the settlement;
+  a sale still held waits for the shop's next settlement (every run makes one per
+  shop), never lost; its amount is the sub-order's total (lines + delivery fee) and its
   commission the HT and VAT frozen on it at payment (rounded once per line then,
   never recomputed here).
 - A refund counts when it succeeded before the period's end and its sub-order's sale
@@ -13,6 +16,9 @@ Rules (money in integer cents):
   shop's next one, and anything a run missed is picked up by the next.
 - payout = sales − refunds − (commission HT + VAT, net of reversals) + carry in.
   A negative result pays nothing and is carried into the shop's next settlement.
+- Only a period that has ended can be settled (`start_run` refuses the others).
+- Compute issues the commission invoice (or credit note) in its own transaction,
+  numbered without gaps (invoices.py).
 - Exactly once: one row per (shop, period start); compute and pay each lock the
   row and do nothing when already done; the payout's idempotency key is derived
   from the settlement id and attempt; its ledger transaction is posted once (by
@@ -35,10 +41,11 @@ from sqlalchemy import String, case, cast, func, insert, literal, null, select, 
 
 from marketplace import ledger
 from marketplace.extensions import db
-from marketplace.models import AccountKind, utcnow
+from marketplace.models import AccountKind, Territory, utcnow
 from merchants.models import Shop
 from shop.models import Refund, SubOrder, SubOrderEvent, SubOrderStatus
 
+from . import invoices, settings
 from .models import PayoutAccount, PayoutMethod, Settlement, SettlementItem, SettlementStatus
 from .payouts import PayoutError, payouts
 
@@ -85,19 +92,43 @@ def _advisory_lock(key: int) -> None:
         db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
-def start_run(period_start: datetime, period_end: datetime) -> list[int]:
+class PeriodNotEnded(ValueError):
+    """Only a period that has ended can be settled."""
+
+
+def start_run(
+    period_start: datetime, period_end: datetime, now: datetime | None = None
+) -> list[int]:
     """One settlement per shop with sales for the period (created once: ON CONFLICT
-    DO NOTHING), returning the ids of the period's settlements not yet paid."""
+    DO NOTHING), returning the ids of the period's settlements not yet paid.
+
+    Raises PeriodNotEnded for a period that has not ended at `now`. Each new
+    settlement claims the sales fulfilled before the period's end and at least
+    its territory's hold before `now` (`sales_cutoff`); the others wait for the
+    shop's next settlement."""
+    now = now or utcnow()
+    if period_end > now:
+        raise PeriodNotEnded(period_end)
     _advisory_lock(ADVISORY_RUN)  # two runs at once: the second waits, then no-ops
-    shop_ids = select(Shop.id).where(
+    shops = select(Shop.id, Shop.territory_id).where(
         select(SubOrder.id).where(SubOrder.shop_id == Shop.id).exists()
     )
-    rows = [
-        {"shop_id": shop_id, "period_start": period_start, "period_end": period_end}
-        for shop_id in db.session.scalars(shop_ids)
-    ]
+    cutoffs: dict[int, datetime] = {}
+    rows = []
+    for shop_id, territory_id in db.session.execute(shops):
+        if territory_id not in cutoffs:
+            hold = timedelta(days=settings.hold_days(db.session.get(Territory, territory_id)))
+            cutoffs[territory_id] = min(period_end, now - hold)
+        rows.append(
+            {
+                "shop_id": shop_id,
+                "period_start": period_start,
+                "period_end": period_end,
+                "sales_cutoff": cutoffs[territory_id],
+            }
+        )
     if rows:
-        values = [{**row, "status": S.PENDING.value, "created_at": utcnow()} for row in rows]
+        values = [{**row, "status": S.PENDING.value, "created_at": now} for row in rows]
         if _is_postgres():
             from sqlalchemy.dialects import postgresql
 
@@ -130,8 +161,9 @@ def _locked(settlement_id: int) -> Settlement | None:
 
 
 def _claim(settlement: Settlement) -> None:
-    """Claim the shop's unsettled sales and refunds up to the period's end."""
-    sid, end = settlement.id, settlement.period_end
+    """Claim the shop's unsettled sales fulfilled before the cutoff (the period's
+    end, or earlier for a hold) and their refunds up to the period's end."""
+    sid, end, cutoff = settlement.id, settlement.period_end, settlement.claims_until
     fulfilled = (
         select(
             SubOrderEvent.sub_order_id.label("sub_order_id"),
@@ -159,7 +191,7 @@ def _claim(settlement: Settlement) -> None:
         )
         .join(fulfilled, fulfilled.c.sub_order_id == SubOrder.id)
         .where(
-            fulfilled.c.at < end,
+            fulfilled.c.at < cutoff,
             ~select(claimed.c.id)
             .where(claimed.c.kind == "sale", claimed.c.sub_order_id == SubOrder.id)
             .exists(),
@@ -286,6 +318,8 @@ def compute(settlement_id: int) -> Settlement | None:
         settlement.destination = account.stripe_account_id
     else:
         settlement.payout_method = PayoutMethod.SEPA
+    # The commission invoice (or credit note) takes its number in this transaction.
+    invoices.issue(settlement)
     settlement.status = S.COMPUTED
     settlement.computed_at = utcnow()
     db.session.commit()

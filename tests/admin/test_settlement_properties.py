@@ -1,7 +1,9 @@
-"""Property tests (hypothesis): over random orders, refunds, collection times and
-weekly runs (some weeks skipped), every shop's settlements add up to what was paid,
-to the cent: Σ payouts + Σ commission TTC + Σ refunds + the debit still carried ==
-Σ payments; every sale and refund is settled once; the ledger balances."""
+"""Property tests (hypothesis): over random orders, refunds, collection times, holds
+after fulfilment and weekly runs (some weeks skipped), every shop's settlements add
+up to what was paid, to the cent: Σ payouts + Σ commission TTC + Σ refunds + the
+debit still carried == Σ payments; every sale is settled once and only after its
+hold (a sale still held at a run waits for a later one, never lost); every refund
+once; the ledger balances; invoice numbers follow each other without gaps."""
 
 from __future__ import annotations
 
@@ -12,7 +14,12 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from admin.settlement import operations as ops
-from admin.settlement.models import Settlement, SettlementItem
+from admin.settlement.models import (
+    CommissionInvoice,
+    InvoiceCounter,
+    Settlement,
+    SettlementItem,
+)
 from marketplace import ledger
 from marketplace.extensions import db
 from shop.models import Refund
@@ -43,6 +50,9 @@ scenario = st.fixed_dictionaries(
     {
         "subs": st.lists(sub_order, min_size=1, max_size=12),
         "skipped_weeks": st.sets(st.integers(0, 4), max_size=2),
+        "hold_days": st.integers(0, 10),
+        # Each run fires this long after its week's end (the beat: Monday 03:00).
+        "run_delay_hours": st.integers(1, 60),
     }
 )
 
@@ -54,7 +64,16 @@ scenario = st.fixed_dictionaries(
 )
 @given(scenario)
 def test_payouts_commission_and_refunds_add_up_to_payments(app, data):
+    app.config["SETTLEMENT_HOLD_DAYS"] = data["hold_days"]
+    try:
+        _check_scenario(data)
+    finally:
+        app.config.pop("SETTLEMENT_HOLD_DAYS", None)
+
+
+def _check_scenario(data: dict) -> None:
     start = WEEK[0]
+    hold = timedelta(days=data["hold_days"])
     shops = [ShopFactory() for _ in range(3)]
     subs = []
     for spec in data["subs"]:
@@ -79,7 +98,8 @@ def test_payouts_commission_and_refunds_add_up_to_payments(app, data):
     for index, week in enumerate(weeks):
         if index in data["skipped_weeks"] and index < len(weeks) - 1:
             continue  # a missed run: the next one picks its sales up
-        for settlement_id in ops.start_run(*week):
+        run_at = week[1] + timedelta(hours=data["run_delay_hours"])
+        for settlement_id in ops.start_run(*week, now=run_at):
             ops.settle(settlement_id)
 
     shop_ids = [s.id for s in shops]
@@ -124,3 +144,37 @@ def test_payouts_commission_and_refunds_add_up_to_payments(app, data):
     assert counts.get("sale", (0, 0)) == (len(subs), len(subs))  # each sale once
     assert counts.get("refund", (0, 0))[0] == len(refunds)
     assert entries_sum() == 0
+    # No sale was paid before its hold had passed at the run that paid it.
+    early = [
+        (at, cutoff, run_at)
+        for at, cutoff, run_at in db.session.execute(
+            select(SettlementItem.occurred_at, Settlement.sales_cutoff, Settlement.created_at)
+            .join(Settlement)
+            .where(Settlement.shop_id.in_(shop_ids), SettlementItem.kind == "sale")
+        )
+        if not at < cutoff <= run_at - hold
+    ]
+    assert early == []
+    # One invoice per settlement with commission; per territory and year, the
+    # numbers are 1, 2, 3… up to the counter, without a gap.
+    invoiced = db.session.scalars(
+        select(CommissionInvoice).join(Settlement).where(Settlement.shop_id.in_(shop_ids))
+    ).all()
+    with_commission = db.session.scalar(
+        select(func.count())
+        .select_from(Settlement)
+        .where(
+            Settlement.shop_id.in_(shop_ids),
+            (Settlement.commission_ht_cents != 0) | (Settlement.commission_vat_cents != 0),
+        )
+    )
+    assert len(invoiced) == with_commission
+    for territory_id, year in {(i.territory_id, i.year) for i in invoiced}:
+        numbers = db.session.scalars(
+            select(CommissionInvoice.number)
+            .where(CommissionInvoice.territory_id == territory_id, CommissionInvoice.year == year)
+            .order_by(CommissionInvoice.number)
+        ).all()
+        counter = db.session.get(InvoiceCounter, (territory_id, year))
+        assert counter is not None
+        assert list(numbers) == list(range(1, counter.last_number + 1))

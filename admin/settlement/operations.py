@@ -52,7 +52,8 @@ from .payouts import PayoutError, payouts
 log = logging.getLogger(__name__)
 
 PARIS = ZoneInfo("Europe/Paris")
-FULFILLED = (SubOrderStatus.COLLECTED,)  # add "delivered" here when it exists
+# Collected in store, or delivered (by a courier, the shop or a carrier).
+FULFILLED = (SubOrderStatus.COLLECTED, SubOrderStatus.DELIVERED)
 SEPA_PENDING = ("sepa:pending", AccountKind.LIABILITY, "Virements SEPA à émettre")
 ADVISORY_RUN = 0x5E771E  # pg_advisory_xact_lock key of a run
 ADVISORY_SHOP = 0x5E7700000  # + shop id: one compute at a time per shop

@@ -28,6 +28,7 @@ from marketplace.extensions import db
 from marketplace.i18n import _money
 from marketplace.models import Role
 from merchants.models import StaffRole
+from shop.models import SubOrderEvent, SubOrderStatus
 from tests.admin.test_settlement import (
     IN_NEXT,
     IN_WEEK,
@@ -325,6 +326,27 @@ def test_sales_within_the_hold_wait_for_the_next_settlement_and_are_paid_once(ap
         select(SettlementItem.sub_order_id).where(SettlementItem.kind == "sale")
     ).all()
     assert sorted(claimed) == sorted([early.id, late.id])
+    assert payable(shop) == 0 and entries_sum() == 0
+
+
+def test_delivered_sales_are_settled_after_their_hold_like_collected_ones(app):
+    shop = ShopFactory()
+    sub = paid_sub(shop, [(2400, 1)], delivery_fee=590)
+    sub.status = SubOrderStatus.DELIVERED
+    db.session.add(
+        SubOrderEvent(
+            sub_order_id=sub.id,
+            from_status=SubOrderStatus.OUT_FOR_DELIVERY,
+            to_status=SubOrderStatus.DELIVERED,
+            actor_kind="system",
+            at=WEEK[1] - timedelta(days=1),
+        )
+    )
+    db.session.commit()
+    beat = timedelta(hours=3)
+    assert settle_week(WEEK, now=WEEK[1] + beat)[shop.id].sales_count == 0  # held
+    s = settle_week(NEXT, now=NEXT[1] + beat)[shop.id]
+    assert (s.sales_count, s.sales_cents, s.payout_cents) == (1, 2990, net(sub))
     assert payable(shop) == 0 and entries_sum() == 0
 
 

@@ -156,8 +156,11 @@ def payable(shop: Any) -> int:
 def settle_week(
     week: tuple[datetime, datetime], now: datetime | None = None
 ) -> dict[int, Settlement]:
-    """Run the week (eagerly, as the task does) at `now` (by default the real time,
-    weeks past their hold) and return the settlements by shop."""
+    """Run the week (eagerly, as the task does) at `now` and return the settlements by
+    shop. By default the run happens once the week has ended and the default 7-day
+    hold has passed (the real time for past weeks; later for the current one)."""
+    if now is None:
+        now = max(datetime.now(UTC), week[1] + timedelta(days=7, hours=3))
     ids = ops.start_run(*week, now=now)
     db.session.commit()
     for settlement_id in ids:
@@ -459,7 +462,7 @@ def test_real_checkout_collected_and_refunded_is_settled_to_the_cent(app, paid):
         transition(sub_a, status, None, "system")
     db.session.commit()
     week = ops.week_of(datetime.now(UTC))
-    found = settle_week(week, now=week[1] + timedelta(days=8))  # the 7-day hold passed
+    found = settle_week(week)
     # Shop a: 2 × 19,90 − (2,19 + 0,44) commission; shop b's cheese is not collected.
     assert found[paid["a"].id].payout_cents == 3980 - 263 == net(sub_a)
     assert found[paid["b"].id].payout_cents == 0
@@ -468,8 +471,7 @@ def test_real_checkout_collected_and_refunded_is_settled_to_the_cent(app, paid):
     # A refund after the settlement: carried as a debit into the next one.
     r = refund_ops.refund(sub_a, None, "system", amount_cents=1990, reason="abîmé")
     db.session.commit()
-    following = ops.week_of(week[1] + timedelta(days=1))
-    nxt = settle_week(following, now=following[1] + timedelta(days=8))[paid["a"].id]
+    nxt = settle_week(ops.week_of(week[1] + timedelta(days=1)))[paid["a"].id]
     assert nxt.refunds_cents == 1990
     assert nxt.carry_out_cents == -(1990 - r.commission_ht_cents - r.commission_vat_cents)
     assert payable(paid["a"]) == -nxt.carry_out_cents

@@ -258,7 +258,7 @@ def invoice_download(found: Settlement, fmt: str) -> Response:
     """The settlement's commission invoice (or credit note) as PDF or CSV; 404 when
     it has none (no commission, or not computed yet)."""
     invoice = settlement_invoices.of_settlement(found.id)
-    if invoice is None:
+    if invoice is None or fmt not in ("pdf", "csv"):
         abort(404)
     if fmt == "pdf":
         return download(
@@ -288,7 +288,7 @@ def settlement_statement_pdf(settlement_id: int) -> Response:
     return statement_pdf(_settlement_or_404(settlement_id))
 
 
-@bp.get("/reversements/reglement/<int:settlement_id>/facture.<any(pdf, csv):fmt>")
+@bp.get("/reversements/reglement/<int:settlement_id>/facture.<fmt>")
 @role_required(Role.STAFF)
 def settlement_invoice(settlement_id: int, fmt: str) -> Response:
     """The settlement's commission invoice or credit note, PDF or CSV."""

@@ -70,7 +70,7 @@ def statement_pdf(shop_id: int) -> Response:
     return admin_views.statement_pdf(_own_settlement(shop_id))
 
 
-@bp.get("/<int:shop_id>/reversements/facture.<any(pdf, csv):fmt>")
+@bp.get("/<int:shop_id>/reversements/facture.<fmt>")
 @role_required(Role.MERCHANT)
 def invoice(shop_id: int, fmt: str) -> Response:
     """One settlement's commission invoice or credit note (`?reglement=<id>`)."""

@@ -195,6 +195,23 @@ def test_statement_pdf_has_every_csv_line_and_totals_to_the_payout(app, client):
     assert invoice is not None and invoice.reference in text
 
 
+def test_a_long_statement_runs_over_pages_with_every_line(app):
+    from admin.settlement import documents
+
+    shop = ShopFactory()
+    subs = [paid_sub(shop, [(1000 + i, 1)]) for i in range(70)]
+    for i, sub in enumerate(subs):
+        collect(sub, IN_WEEK + timedelta(minutes=i))
+    db.session.commit()
+    s = settle_week(WEEK)[shop.id]
+    data = documents.statement_pdf(s)
+    assert len(PdfReader(io.BytesIO(data)).pages) >= 2
+    text = pdf_text(data)
+    assert all(sub.reference in text for sub in subs)
+    assert f"Reversement {euros(s.payout_cents)}" in text
+    assert s.payout_cents == sum(net(sub) for sub in subs)
+
+
 def test_invoice_pdf_and_csv_carry_the_legal_mentions(app, client):
     shop = ShopFactory(name="Fromagerie Lou")
     configured(shop)

@@ -1,7 +1,7 @@
 """rounds: jobs of one slot grouped for one courier, their stops in an optimised order
 
 Revision ID: 0015_rounds
-Revises: 0017_reconciliation
+Revises: 0014_reconciliation
 Create Date: 2026-11-24 06:25:57
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0015_rounds'
-down_revision = '0017_reconciliation'
+down_revision = '0014_reconciliation'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """variant sku index: the catalogue import looks SKUs up batch by batch
 
-Revision ID: 0018_variant_sku
-Revises: 0014_shipments
+Revision ID: 0017_variant_sku
+Revises: 0016_shipments
 Create Date: 2026-11-24 07:30:00
 
 Without it each batch of an import (and `check_skus`) scanned every variant of the
@@ -11,8 +11,8 @@ platform to find the batch's SKUs.
 from alembic import op
 
 
-revision = '0018_variant_sku'
-down_revision = '0014_shipments'
+revision = '0017_variant_sku'
+down_revision = '0016_shipments'
 branch_labels = None
 depends_on = None
 

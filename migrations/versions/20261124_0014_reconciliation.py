@@ -1,6 +1,6 @@
 """reconciliation reports with Stripe; the shop's Connect account state
 
-Revision ID: 0017_reconciliation
+Revision ID: 0014_reconciliation
 Revises: 0013_sub_order_delivery
 Create Date: 2026-11-24 07:00:00
 """
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0017_reconciliation'
+revision = '0014_reconciliation'
 down_revision = '0013_sub_order_delivery'
 branch_labels = None
 depends_on = None

@@ -1,8 +1,8 @@
 """commission invoices numbered without gaps per territory and year (counter row
 locked FOR UPDATE), and the settlement's sales cutoff (hold after fulfilment)
 
-Revision ID: 0016_invoices
-Revises: 0018_variant_sku
+Revision ID: 0018_invoices
+Revises: 0017_variant_sku
 Create Date: 2026-11-24 06:27:07.913624
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0016_invoices'
-down_revision = '0018_variant_sku'
+revision = '0018_invoices'
+down_revision = '0017_variant_sku'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """shipments: standard parcels with carrier, tracking number, weight, status and events
 
-Revision ID: 0014_shipments
+Revision ID: 0016_shipments
 Revises: 0015_rounds
 Create Date: 2026-11-24 06:30:00
 """
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0014_shipments'
+revision = '0016_shipments'
 down_revision = '0015_rounds'
 branch_labels = None
 depends_on = None

@@ -27,6 +27,10 @@ made it and, with Redis, in every worker:
 
 The expiry bounds what the "open now" line and another process's changes can lag
 behind without Redis.
+
+These pages are read-only GETs and carry no rate limit, so Flask-Limiter skips its
+per-request bookkeeping for them (`_limits_skipped`); every POST, the log-in among
+them, keeps its limits.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql import operators
 
+from marketplace.extensions import limiter
 from marketplace.i18n import select_locale
 from merchants.models import Product, Variant
 
@@ -186,6 +191,15 @@ def note_shop(shop_id: int) -> None:
     g.page_cache_shop = shop_id
 
 
+@limiter.request_filter
+def _limits_skipped() -> bool:
+    """A GET (or HEAD) of a cached page: no limit applies, skip the limiter's work."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "is_cached_page", False))
+
+
 def _key(names: list[str], versions: list[int], basket_count: int) -> str:
     scopes = ",".join(f"{n}={v}" for n, v in zip(names, versions, strict=True))
     # The locale as Babel's selector picks it, without building a babel Locale (a
@@ -255,6 +269,7 @@ def cached_page(*scopes: str, shop_of: str | None = None) -> Callable[[View], Vi
                 pages.set(key, result, seconds)
             return result.replace(CSRF_PLACEHOLDER, csrf_token())
 
+        wrapped.is_cached_page = True  # type: ignore[attr-defined]
         return cast(View, wrapped)
 
     return decorate

@@ -193,3 +193,42 @@ def test_each_language_has_its_own_cached_page(
     with english.session_transaction() as session:
         session["locale"] = "fr"  # the language switch wins over the browser's
     assert 'lang="fr"' in english.get(path, headers={"Accept-Language": "en"}).text
+
+
+@pytest.fixture
+def limited_app(app: Flask, restore_celery: None) -> Iterator[Flask]:
+    """An app with the rate limiter on and the page cache on (the suite runs with the
+    limiter off, and the limiter is one object per process: put it back after)."""
+    from marketplace import create_app
+    from marketplace.extensions import limiter
+    from tests.conftest import TEST_CONFIG
+
+    limited = create_app(
+        dict(TEST_CONFIG, RATELIMIT_ENABLED=True, PAGE_CACHE_SECONDS=60, WTF_CSRF_ENABLED=False)
+    )
+    limited.extensions["page_cache"] = page_cache.LocalStore()
+    try:
+        with limited.app_context():
+            limiter.reset()
+            yield limited
+    finally:
+        limiter.reset()
+        limiter.enabled = False
+
+
+def test_cached_pages_skip_the_limiter_and_log_in_keeps_its_limit(
+    limited_app: Flask, two_shops: dict[str, Any]
+) -> None:
+    for path in ("/", two_shops["a"]["shop_path"], two_shops["a"]["product_path"]):
+        with limited_app.test_request_context(path):
+            assert page_cache._limits_skipped(), path
+    for method, path in (("POST", "/"), ("GET", "/panier"), ("POST", "/compte/connexion")):
+        with limited_app.test_request_context(path, method=method):
+            assert not page_cache._limits_skipped(), (method, path)
+
+    client = limited_app.test_client()
+    for _ in range(3):
+        assert client.get(two_shops["a"]["shop_path"]).status_code == 200
+    form = {"email": "nobody@example.org", "password": "wrong password"}
+    statuses = [client.post("/compte/connexion", data=form).status_code for _ in range(11)]
+    assert 429 not in statuses[:10] and statuses[10] == 429

@@ -593,7 +593,8 @@ def print_steady(results: list[Result], baseline: Result, args: argparse.Namespa
     print(
         f"\nSteady state (the figures the target is judged on): Zipf popularity, exponent "
         f"{args.zipf}, seeded; page cache warmed by {args.steady_warmup} untimed requests "
-        f"of the same mix, then {args.steady_requests} measured; {args.clients} clients"
+        f"of the same mix, then {args.steady_requests} measured; {args.clients} clients; "
+        f"page cache {getattr(args, 'page_store', 'each worker its own, in memory')}"
     )
     header = (
         f"  {'':<16}{'requests':>9}{'errors':>8}{'rps':>9}{'p50 ms':>9}{'p95 ms':>9}"
@@ -700,6 +701,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a PostgreSQL URL allowed to create databases",
     )
     parser.add_argument("--database", default="comptoir_bench", help="database to (re)create")
+    parser.add_argument(
+        "--page-cache-redis",
+        default=os.environ.get("BENCH_PAGE_CACHE_REDIS", "redis://127.0.0.1:6379/4"),
+        help="Redis db of the page cache shared by the workers, flushed at start "
+        "('' or unreachable: each worker keeps its own pages)",
+    )
     parser.add_argument("--epci", default="200030674", help="EPCI of the demo territory")
     parser.add_argument(
         "--keep-db", action="store_true", help="do not drop the database at the end"
@@ -710,14 +717,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def page_store(url: str) -> str | None:
+    """The page cache's Redis URL, its db flushed, or None (per-worker pages) when
+    not wanted or not reachable."""
+    if not url:
+        return None
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_timeout=2).flushdb()
+    except Exception as exc:  # any failure: say so, run without it
+        print(f"  page cache: Redis {url} not usable ({exc}); each worker keeps its own")
+        return None
+    return url
+
+
 def bench_environment(
-    database_url: str, stripe_url: str, logs: Path, clients: int
+    database_url: str, stripe_url: str, logs: Path, clients: int, pages_url: str | None
 ) -> dict[str, str]:
-    """The process environment of the app: PostgreSQL, no Redis (tasks in-process),
-    payments against the bench's localstripe."""
-    for name in ("REDIS_URL", "COMPTOIR_ENV", "MAIL_SERVER", "STRIPE_SECRET_KEY",
-                 "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):  # fmt: skip
+    """The process environment of the app: PostgreSQL, no REDIS_URL (tasks
+    in-process, no broker), the page cache in Redis when `pages_url` (shared by the
+    workers, as production's REDIS_URL makes it), payments against the bench's
+    localstripe."""
+    for name in ("REDIS_URL", "PAGE_CACHE_REDIS_URL", "COMPTOIR_ENV", "MAIL_SERVER",
+                 "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY",
+                 "STRIPE_WEBHOOK_SECRET"):  # fmt: skip
         os.environ.pop(name, None)
+    if pages_url:
+        os.environ["PAGE_CACHE_REDIS_URL"] = pages_url
     os.environ["DATABASE_URL"] = database_url
     os.environ["STRIPE_API_BASE"] = stripe_url
     os.environ["MAIL_FOLDER"] = str(logs / "mail")
@@ -750,7 +777,15 @@ def run(
     args: argparse.Namespace, logs: Path, database_url: str, servers: list[Server], began: float
 ) -> int:
     stripe_port = free_port()
-    env = bench_environment(database_url, f"http://127.0.0.1:{stripe_port}", logs, args.clients)
+    pages_url = page_store(args.page_cache_redis)
+    env = bench_environment(
+        database_url, f"http://127.0.0.1:{stripe_port}", logs, args.clients, pages_url
+    )
+    args.page_store = (
+        f"shared by the workers in Redis ({pages_url})"
+        if pages_url
+        else ("each worker its own, in memory")
+    )
     stripe = start(
         "localstripe", [sys.executable, "-m", "bench.stripe_server", str(stripe_port)],
         stripe_port, env, logs,

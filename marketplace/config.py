@@ -87,6 +87,9 @@ def from_environment(instance_path: str) -> dict[str, Any]:
             env("DATABASE_URL", f"sqlite:///{instance / 'comptoir.sqlite3'}")
         ),
         "REDIS_URL": redis_url,
+        # The anonymous page cache's store, shared by every worker (REDIS_URL unless
+        # set; neither: each process keeps its own pages).
+        "PAGE_CACHE_REDIS_URL": env("PAGE_CACHE_REDIS_URL") or redis_url,
         "CELERY": {
             "broker_url": redis_url or "memory://",
             "result_backend": redis_url,

@@ -9,8 +9,10 @@ a token never crosses sessions. A logged-in visitor, a session with flashed mess
 or anything but a 200 is never cached, and no HTTP cache header is set: the pages are
 per session (token, basket count), only their expensive part is shared.
 
-The store is Redis when REDIS_URL is set (shared by every worker), else an in-process
-store bounded in bytes that drops the least recently used pages first.
+The store is Redis when PAGE_CACHE_REDIS_URL (by default REDIS_URL) is set, shared by
+every worker, else an in-process store bounded in bytes that drops the least recently
+used pages first. PAGE_CACHE_REDIS_URL alone shares the pages without making Redis
+Celery's broker (tasks still run in-process).
 
 Invalidation: every key carries the versions of what its page shows, and the commit of
 a change bumps the versions it touches, so a change shows at once in the worker that
@@ -165,7 +167,7 @@ def init_app(app: Flask) -> None:
     if seconds is None:
         seconds = 0 if app.testing else DEFAULT_SECONDS
     app.config["PAGE_CACHE_SECONDS"] = int(seconds)
-    redis_url = app.config.get("REDIS_URL")
+    redis_url = app.config.get("PAGE_CACHE_REDIS_URL") or app.config.get("REDIS_URL")
     store: Store = RedisStore(redis_url) if redis_url else LocalStore()
     app.extensions["page_cache"] = store
 

@@ -232,3 +232,52 @@ def test_cached_pages_skip_the_limiter_and_log_in_keeps_its_limit(
     form = {"email": "nobody@example.org", "password": "wrong password"}
     statuses = [client.post("/compte/connexion", data=form).status_code for _ in range(11)]
     assert 429 not in statuses[:10] and statuses[10] == 429
+
+
+def test_page_cache_redis_url_alone_shares_pages_and_keeps_tasks_in_process(
+    app: Flask,
+    restore_celery: None,
+    count_queries: Any,
+    two_shops: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    import redis
+
+    from marketplace import create_app
+    from marketplace.config import from_environment
+    from tests.conftest import TEST_CONFIG, service_missing
+
+    db_number = int(os.environ.get("INTEGRATION_REDIS_DB", "5"))
+    url = f"redis://127.0.0.1:6379/{db_number}"
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.RedisError as exc:
+        service_missing("Redis", exc)
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("PAGE_CACHE_REDIS_URL", url)
+    config = from_environment(app.instance_path)
+    assert config["PAGE_CACHE_REDIS_URL"] == url and config["REDIS_URL"] is None
+    assert config["CELERY"]["task_always_eager"] is True  # no broker: tasks in-process
+
+    # Two apps as two gunicorn workers: a page one renders, the other serves.
+    workers = [
+        create_app(dict(TEST_CONFIG, PAGE_CACHE_SECONDS=60, PAGE_CACHE_REDIS_URL=url))
+        for _ in range(2)
+    ]
+    assert all(isinstance(w.extensions["page_cache"], page_cache.RedisStore) for w in workers)
+    product_path, shop_path = two_shops["a"]["product_path"], two_shops["a"]["shop_path"]
+    try:
+        first, second = (w.test_client() for w in workers)
+        assert "Lampe A" in first.get(product_path).text  # rendered by the first
+        # The second learns the shop's id with its first page of that shop ...
+        assert second.get(shop_path).status_code == 200
+        # ... then serves the product page the first rendered, without SQL.
+        served, text = _served_from_cache(second, count_queries, product_path)
+        assert served and "Lampe A" in text
+        served, _ = _served_from_cache(second, count_queries, two_shops["b"]["shop_path"])
+        assert not served  # a page nobody rendered yet is rendered
+    finally:
+        redis.Redis.from_url(url).flushdb()

@@ -10,7 +10,8 @@ or anything but a 200 is never cached, and no HTTP cache header is set: the page
 per session (token, basket count), only their expensive part is shared.
 
 The store is Redis when PAGE_CACHE_REDIS_URL (by default REDIS_URL) is set, shared by
-every worker, else an in-process store bounded in bytes that drops the least recently
+every worker (each keeps a copy of the pages it serves in memory, under the same
+versioned keys), else an in-process store bounded in bytes that drops the least recently
 used pages first. PAGE_CACHE_REDIS_URL alone shares the pages without making Redis
 Celery's broker (tasks still run in-process).
 
@@ -107,7 +108,7 @@ class LocalStore:
             self._items.move_to_end(key)
             return item[1]
 
-    def set(self, key: str, value: str, seconds: int) -> None:
+    def set(self, key: str, value: str, seconds: float) -> None:
         with self._lock:
             if key in self._items:
                 self._drop(key)
@@ -129,21 +130,39 @@ class LocalStore:
 
 
 class RedisStore:
-    def __init__(self, url: str) -> None:
+    """Pages and versions in Redis, shared by every worker, with each page also kept
+    in the worker's memory until its Redis expiry: a popular page is read from Redis
+    once per worker, not sent over on every request. The versions are always read
+    from Redis, and they are part of the key, so a change made by any worker is
+    never hidden by a copy in memory."""
+
+    def __init__(self, url: str, local_bytes: int = LOCAL_MAX_BYTES) -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, decode_responses=True)
         self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self._local = LocalStore(local_bytes)
         self.shop_ids: dict[str, int] = {}
 
     def get(self, key: str) -> str | None:
+        value = self._local.get(key)
+        if value is not None:
+            return value
         try:
-            value = self._redis.get(key)
+            pipeline = self._redis.pipeline(transaction=False)
+            pipeline.get(key)
+            pipeline.pttl(key)
+            value, left_ms = pipeline.execute()
         except self._errors:
             return None
-        return value if isinstance(value, str) else None
+        if not isinstance(value, str):
+            return None
+        if isinstance(left_ms, int) and left_ms > 0:
+            self._local.set(key, value, left_ms / 1000)
+        return value
 
     def set(self, key: str, value: str, seconds: int) -> None:
+        self._local.set(key, value, seconds)
         with contextlib.suppress(*self._errors):
             self._redis.set(key, value, ex=seconds)
 

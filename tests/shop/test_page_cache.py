@@ -279,5 +279,15 @@ def test_page_cache_redis_url_alone_shares_pages_and_keeps_tasks_in_process(
         assert served and "Lampe A" in text
         served, _ = _served_from_cache(second, count_queries, two_shops["b"]["shop_path"])
         assert not served  # a page nobody rendered yet is rendered
+        # Each worker keeps the pages it served in memory; a change committed by the
+        # other worker moves the version in Redis, and the copy is not served again.
+        product = two_shops["a"]["product"]
+        product.name = "Lampe renommée"
+        db.session.flush()
+        workers[0].extensions["page_cache"].bump([page_cache.shop_scope(product.shop_id)])
+        served, text = _served_from_cache(second, count_queries, product_path)
+        assert not served and "Lampe renommée" in text
+        served, text = _served_from_cache(first, count_queries, product_path)
+        assert served and "Lampe renommée" in text  # the second's render, shared
     finally:
         redis.Redis.from_url(url).flushdb()

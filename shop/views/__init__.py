@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, has_request_context, request
 from flask_login import current_user, user_logged_in
 from sqlalchemy import select
 
@@ -14,30 +13,16 @@ from marketplace.extensions import db
 from ..models import Basket, BasketLine
 from . import browse, orders, page_cache, search, slip  # noqa: F401 - they register routes on blueprints
 from .basket import merge_session_basket, session_quantities
-from .common import STATUS_LABELS, bp, current_territory
+from .common import STATUS_LABELS, bp, page_territory
 from .staff import staff_bp
 
 __all__ = ["bp", "init_app", "staff_bp"]
 
 
-TERRITORY_NAME_SECONDS = 60
-_territory_name: dict[str, Any] = {}  # per process: (base version, expiry, name)
-
-
 def territory_name() -> str | None:
-    """The territory's name for every page's header, read once a minute at most (and
-    again as soon as the pages' base version moves) rather than on every page."""
-    pages = page_cache.store() if current_app.config.get("PAGE_CACHE_SECONDS") else None
-    versions = pages.versions([page_cache.BASE]) if pages is not None else None
-    version = versions[0] if versions is not None else -1
-    cached = _territory_name.get("entry")
-    if cached is not None and cached[0] == version and cached[1] > time.monotonic():
-        return cached[2]
-    territory = current_territory()
-    name = territory.name if territory else None
-    if version >= 0:
-        _territory_name["entry"] = (version, time.monotonic() + TERRITORY_NAME_SECONDS, name)
-    return name
+    """The territory's name for every page's header (see `page_territory`)."""
+    territory = page_territory()
+    return territory.name if territory else None
 
 
 def init_app(app: Flask) -> None:

@@ -13,7 +13,7 @@ from merchants.models import Shop
 from merchants.operations import PARIS, is_open, next_open_moment
 
 from ..operations import search as ops
-from .common import METHOD_LABELS, PageText, bp, current_territory
+from .common import METHOD_LABELS, PageText, bp, current_territory, page_territory
 from .page_cache import BASE, SHOPS, cached_page, note_shop
 
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -95,6 +95,9 @@ def home() -> str:
 def _ready_times(shop: Shop, now: datetime) -> list[tuple[FulfilmentMethod, datetime | None]]:
     """Each method the shop offers today, with the earliest moment it can be ready
     for an order paid now (None when the delivery domain cannot tell yet)."""
+    # The delivery rules read the territory (`session.get`): from memory, not SQL,
+    # while this reference keeps it in the session's (weak) identity map.
+    territory = page_territory()
     times = []
     for method in available_methods(shop):
         try:
@@ -102,6 +105,7 @@ def _ready_times(shop: Shop, now: datetime) -> list[tuple[FulfilmentMethod, date
         except NotImplementedError:
             ready = None
         times.append((method, ready))
+    del territory
     return times
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from urllib.parse import quote
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, current_app, request, url_for
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from marketplace.extensions import db
 from marketplace.i18n import local_time
@@ -17,6 +19,7 @@ from merchants.models import Trade
 
 from ..models import SubOrderStatus
 from ..operations.search import STOCK_LABELS, StockState, stock_state
+from . import page_cache
 
 bp = Blueprint(
     "storefront",
@@ -51,6 +54,33 @@ STATUS_LABELS = {
 
 def current_territory() -> Territory | None:
     return db.session.scalar(select(Territory).order_by(Territory.id).limit(1))
+
+
+TERRITORY_NAME_SECONDS = 60
+
+
+def page_territory() -> Territory | None:
+    """The territory every page shows, read from the database once a minute at most
+    (and again as soon as the pages' base version moves, which any change to it
+    does) while the page cache is on, and put into the request's session without
+    SQL: the header's name and the delivery rules (`session.get`) then find it."""
+    pages = page_cache.store() if current_app.config.get("PAGE_CACHE_SECONDS") else None
+    versions = pages.versions([page_cache.BASE]) if pages is not None else None
+    if pages is None or versions is None:
+        return current_territory()
+    version = versions[0]
+    cached = pages.memo.get("territory")  # (base version, expiry, detached copy)
+    if cached is not None and cached[0] == version and cached[1] > time.monotonic():
+        copy = cached[2]
+        return db.session.merge(copy, load=False) if copy is not None else None
+    territory = current_territory()
+    copy = None
+    if territory is not None:  # a private copy, never attached to a session
+        columns = inspect(Territory).column_attrs
+        copy = Territory(**{c.key: getattr(territory, c.key) for c in columns})
+        make_transient_to_detached(copy)
+    pages.memo["territory"] = (version, time.monotonic() + TERRITORY_NAME_SECONDS, copy)
+    return territory
 
 
 class PageText:

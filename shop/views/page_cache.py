@@ -78,6 +78,7 @@ def shop_scope(shop_id: int) -> str:
 
 class Store(Protocol):
     shop_ids: dict[str, int]  # shop slug -> id, learnt by this process
+    memo: dict[str, Any]  # what this process keeps beside the pages (the territory)
 
     def get(self, key: str) -> str | None: ...
     def set(self, key: str, value: str, seconds: int) -> None: ...
@@ -96,6 +97,7 @@ class LocalStore:
         self._versions: dict[str, int] = {}
         self._lock = threading.Lock()
         self.shop_ids: dict[str, int] = {}
+        self.memo: dict[str, Any] = {}
 
     def get(self, key: str) -> str | None:
         with self._lock:
@@ -143,6 +145,7 @@ class RedisStore:
         self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
         self._local = LocalStore(local_bytes)
         self.shop_ids: dict[str, int] = {}
+        self.memo: dict[str, Any] = {}
 
     def get(self, key: str) -> str | None:
         value = self._local.get(key)

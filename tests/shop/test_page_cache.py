@@ -291,3 +291,30 @@ def test_page_cache_redis_url_alone_shares_pages_and_keeps_tasks_in_process(
         assert served and "Lampe renommée" in text  # the second's render, shared
     finally:
         redis.Redis.from_url(url).flushdb()
+
+
+def test_a_rendered_page_reads_the_territory_from_memory_until_it_changes(
+    page_cached: Flask, count_queries: Any, two_shops: dict[str, Any]
+) -> None:
+    from marketplace.models import Territory
+
+    shop = two_shops["a"]["shop"]
+    other = ProductFactory(shop=shop, name="Lampe de poche")
+    VariantFactory(product=other, stock=3)
+    db.session.commit()
+    path, territory_id = f"/boutiques/{shop.slug}/{other.slug}", shop.territory_id
+    client = page_cached.test_client()
+    client.get(two_shops["a"]["product_path"])  # reads the territory once
+    db.session.expunge_all()  # a request's own session, as in production
+    with count_queries() as counter:
+        page = client.get(path)  # rendered, not cached
+    assert page.status_code == 200 and "Lampe de poche" in page.text
+    assert counter.statements  # a render ...
+    assert not [s for s in counter.statements if "FROM territory" in s]  # ... without it
+
+    territory = db.session.get(Territory, territory_id)
+    assert territory is not None
+    territory.name = "Pays renommé"
+    db.session.commit()  # moves the base version: every page, and the territory, again
+    page = client.get(path)
+    assert "Pays renommé" in page.text

@@ -6,23 +6,29 @@ with the id only. `admin.settle` is `acks_late` (a worker killed mid-task leaves
 message to be delivered again) and idempotent: each step locks the settlement row and
 does nothing when done. Payout errors are retried with exponential backoff, every
 countdown far below the Redis visibility timeout (6 h, marketplace/config.py).
+
+A Redis restarted without its data loses the queued and unacknowledged messages:
+`admin.resume_settlements` (beat, every 30 min) enqueues again the settlements of any
+period left unfinished for longer than `RESUME_AFTER`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import Task
 from celery.schedules import crontab
 from flask import Flask, current_app
 
 from marketplace.extensions import after_commit, celery_app, db
+from marketplace.models import utcnow
 
 from .settlement import operations
 from .settlement.payouts import PayoutError
 
 SETTLE_MAX_RETRIES = 6
 SETTLE_BACKOFF_MAX = 900  # seconds: well under the 6 h visibility timeout
+RESUME_AFTER = 1800  # seconds: a settlement unfinished for this long lost its task
 
 
 @celery_app.task(name="admin.run_settlements", acks_late=True)
@@ -66,6 +72,20 @@ def settle(self: Task, settlement_id: int) -> str | None:
     return done.status.value if done else None
 
 
+@celery_app.task(name="admin.resume_settlements", acks_late=True)
+def resume_settlements(after_seconds: int = RESUME_AFTER) -> int:
+    """Enqueue again the settlements whose task was lost (made more than
+    `after_seconds` ago and still unfinished); a duplicate of a live task is harmless."""
+    try:
+        ids = operations.unfinished(utcnow() - timedelta(seconds=after_seconds))
+        db.session.rollback()
+    except Exception:
+        db.session.rollback()
+        raise
+    _enqueue(ids)
+    return len(ids)
+
+
 @celery_app.task(name="admin.reconcile", bind=True, acks_late=True, max_retries=5)
 def reconcile(self: Task, day: str | None = None) -> int:
     """Compare the ledger with Stripe for one Europe/Paris day (ISO date), by default
@@ -105,6 +125,11 @@ BEAT_SCHEDULE = {
         "task": "admin.run_settlements",
         # Weekly, Monday 03:00 Europe/Paris (the beat's timezone): last week's sales.
         "schedule": crontab(day_of_week="mon", hour=3, minute=0),
+    },
+    "admin-resume-settlements": {
+        "task": "admin.resume_settlements",
+        # Every 30 min: settlements whose message a restarted Redis lost.
+        "schedule": crontab(minute="*/30"),
     },
     "admin-reconcile": {
         "task": "admin.reconcile",

@@ -18,6 +18,8 @@ Stripe's API reference closely enough for the fields Comptoir reads:
 - `POST /v1/transfers`, `GET /v1/transfers[/{id}]` (filters `transfer_group`,
   `destination`): a Transfer to an onboarded account, with its `transfer` balance
   transaction (negative amount), as with separate charges and transfers;
+- `transfer_group` on `POST /v1/payment_intents` (separate charges and transfers),
+  kept on the PaymentIntent and returned with it;
 - `GET /v1/balance_transactions` filtered by `created[gte|gt|lt|lte]` and `type`;
 - the `Idempotency-Key` header on the creations above: the same key returns the
   first answer.
@@ -37,6 +39,7 @@ from localstripe.resources import (
     BalanceTransaction,
     Event,
     List,
+    PaymentIntent,
     StripeObject,
     random_id,
     store,
@@ -311,12 +314,29 @@ async def _onboarding(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(link["return_url"])
 
 
+def _accept_transfer_group() -> None:
+    """localstripe refuses `transfer_group` on a PaymentIntent: keep it instead."""
+    original = PaymentIntent.__init__
+    if getattr(original, "_keeps_transfer_group", False):
+        return
+
+    def __init__(self: Any, *args: Any, transfer_group: Any = None, **kwargs: Any) -> None:
+        if transfer_group is not None and not isinstance(transfer_group, str):
+            raise UserError(400, "transfer_group must be a string")
+        original(self, *args, **kwargs)
+        self.transfer_group = transfer_group
+
+    __init__._keeps_transfer_group = True  # type: ignore[attr-defined]
+    PaymentIntent.__init__ = __init__
+
+
 def install(app: web.Application) -> None:
     """Add the resources above to localstripe's app (once per process)."""
     if id(app) in _installed:
         return
     _installed.add(id(app))
     BalanceTransaction._api_list_all = classmethod(_list_balance_transactions)
+    _accept_transfer_group()
     router = app.router
     router.add_post("/v1/accounts", _idempotent_post(api_create(Account, "/v1/accounts")))
     router.add_get("/v1/accounts/{id}", api_retrieve(Account, "/v1/accounts/{id}"))

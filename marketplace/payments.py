@@ -85,15 +85,23 @@ class PaymentGateway:
         # A Connect endpoint (events of the shops' accounts) has a secret of its own.
         self.webhook_secrets = [s for s in (webhook_secret, connect_webhook_secret) if s]
 
-    def create_intent(self, amount_cents: int, metadata: dict[str, str], key: str) -> Intent:
-        """Create the order's PaymentIntent; the idempotency key makes retries safe."""
+    def create_intent(
+        self,
+        amount_cents: int,
+        metadata: dict[str, str],
+        key: str,
+        transfer_group: str | None = None,
+    ) -> Intent:
+        """Create the order's PaymentIntent; the idempotency key makes retries safe.
+
+        `transfer_group` ties the charge to the order (Stripe's separate charges and
+        transfers); the settlements' transfers carry groups of their own."""
+        params: dict[str, Any] = {"amount": amount_cents, "currency": "eur", "metadata": metadata}
+        if transfer_group:
+            params["transfer_group"] = transfer_group
         try:
             pi = self.client.v1.payment_intents.create(
-                params={
-                    "amount": amount_cents,
-                    "currency": "eur",
-                    "metadata": metadata,
-                },
+                params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": key},
             )
         except stripe.StripeError as exc:

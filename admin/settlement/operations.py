@@ -149,6 +149,23 @@ def start_run(
     )
 
 
+def unfinished(created_before: datetime) -> list[int]:
+    """Settlements of any period left pending, computed or paying (their task lost:
+    the broker restarted, or a run died before enqueuing) and created before
+    `created_before`; the resume task enqueues them again (settling is idempotent).
+    A failed one is left to its retries and staff's retry button."""
+    return list(
+        db.session.scalars(
+            select(Settlement.id)
+            .where(
+                Settlement.status.in_([S.PENDING, S.COMPUTED, S.PAYING]),
+                Settlement.created_at < created_before,
+            )
+            .order_by(Settlement.id)
+        )
+    )
+
+
 # --- compute --------------------------------------------------------------------------
 
 

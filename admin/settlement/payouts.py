@@ -1,12 +1,15 @@
 """Payout adapters: Stripe Connect transfers, and a test-only recording fake.
 
-Stripe: separate charges and transfers; one transfer per settlement, its
-`transfer_group` the settlement's, its idempotency key derived from the settlement
-id and attempt (kept while an attempt's outcome is unknown). Before a new attempt
-the group is searched, so a transfer made by an attempt whose answer was lost is
-adopted instead of sent again. Tested at its edge with recorded request/response
-pairs (tests/admin/test_settlement_payouts.py), and end to end against our test double
-of Connect on localstripe (tests/merchants/test_connect.py, marketplace/localstripe_connect.py).
+Stripe: separate charges and transfers. Each order's PaymentIntent carries the
+order's `transfer_group` (`order-<public id>`, shop/operations/checkout.py); payouts
+are not made per order but per settlement: one transfer per settlement, its
+`transfer_group` the settlement's own (it pays many orders' sales at once), its
+idempotency key derived from the settlement id and attempt (kept while an attempt's
+outcome is unknown). Before a new attempt the group is searched, so a transfer made
+by an attempt whose answer was lost is adopted instead of sent again. Tested at its
+edge with recorded request/response pairs (tests/admin/test_settlement_payouts.py),
+and end to end against our test double of Connect on localstripe
+(tests/merchants/test_connect.py, marketplace/localstripe_connect.py).
 """
 
 from __future__ import annotations

@@ -365,6 +365,7 @@ def _create_payment(order: Order) -> Payment:
         order.total_cents,
         {"order": str(order.public_id)},
         key=f"order-{order.public_id}",
+        transfer_group=f"order-{order.public_id}",
     )
     payment = Payment(
         order_id=order.id,

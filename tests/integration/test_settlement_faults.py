@@ -9,12 +9,14 @@ admin/tasks.py when COMPTOIR_ENV=test): a pause between compute and pay, transfe
 recorded in a JSON-lines file instead of Stripe (localstripe has no Connect), refused
 first attempts, retries without countdown and a short Redis visibility timeout so a
 killed worker's message comes back within the test. They use their own Redis
-database, so the session's shared worker never takes these tasks.
+database, so the session's shared worker never takes these tasks; the Redis restart
+test starts a `redis-server` of its own (never the machine's shared one).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,7 +35,7 @@ from marketplace import ledger
 from marketplace.extensions import celery_app, db
 from marketplace.models import LedgerEntry, LedgerTransaction
 from tests.admin.test_settlement import IN_WEEK, WEEK, collect, net, paid_sub
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, service_missing
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, _free_port, service_missing
 from tests.factories import ShopFactory
 
 from .conftest import ROOT, Worker, _drop_connections, redis_url_for_db, wait_for
@@ -76,7 +78,7 @@ def start_worker(
     """Start settlement workers with test-only switches; all stopped afterwards."""
     started: list[Worker] = []
 
-    def start(name: str, **switches: str) -> Worker:
+    def start(name: str, broker: str | None = None, **switches: str) -> Worker:
         env = {
             key: value
             for key, value in os.environ.items()
@@ -85,7 +87,7 @@ def start_worker(
         env.update(
             COMPTOIR_ENV="test",
             DATABASE_URL=TEST_DATABASE_URL,
-            REDIS_URL=settle_redis,
+            REDIS_URL=broker or settle_redis,
             SECRET_KEY="test-secret",
             MAIL_FOLDER=str(tmp_path / "mail"),
             PYTHONUNBUFFERED="1",
@@ -122,6 +124,58 @@ def start_worker(
     yield start
     for worker in started:
         worker.stop()
+
+
+class OwnRedis:
+    """A `redis-server` of the test's own, on a free port, without persistence."""
+
+    def __init__(self, binary: str, folder: Path) -> None:
+        self.binary, self.folder, self.port = binary, folder, _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import redis
+
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.folder)]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+
+        def up() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.RedisError:
+                return False
+
+        wait_for(up, 10, f"redis-server on port {self.port}")
+        client.close()
+
+    def kill(self) -> None:
+        """SIGKILL: every queued and unacknowledged message is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def own_redis(settle_redis: str, tmp_path: Path) -> Iterator[OwnRedis]:
+    """The broker of this test only; the shared Celery app sends to it meanwhile."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        service_missing("redis-server", FileNotFoundError("redis-server"))
+        raise AssertionError("unreachable")
+    server = OwnRedis(binary, tmp_path)
+    server.start()
+    _drop_connections(celery_app)
+    celery_app.conf.update(broker_url=server.url, result_backend=server.url)
+    try:
+        yield server
+    finally:
+        _drop_connections(celery_app)  # settle_redis restores the settings
+        server.kill()
 
 
 @pytest.fixture
@@ -236,3 +290,32 @@ def test_payout_refused_then_retried_pays_once(start_worker, shops, tmp_path) ->
     assert connected.attempts == 3 and connected.last_error is None
     assert "Retry in 0s" in worker.log()
     assert_paid_exactly_once(shops, tmp_path / "transfers.jsonl")
+
+
+def test_redis_restarting_mid_run_loses_tasks_the_resume_task_pays_once(
+    start_worker, shops, tmp_path, own_redis: OwnRedis
+) -> None:
+    # A pause between compute and pay: the first settlement is mid-task, the two
+    # others wait in Redis (queued or prefetched, unacknowledged) when it dies.
+    worker = start_worker("restart", broker=own_redis.url, COMPTOIR_TEST_SETTLEMENT_PAUSE="2")
+    tasks.run_settlements.delay(WEEK[0].isoformat())
+    wait_for(
+        lambda: SettlementStatus.COMPUTED in statuses(),
+        DONE_TIMEOUT,
+        f"a settlement computed\n{worker.tail()}",
+    )
+    own_redis.kill()
+    own_redis.start()  # same port, empty: the settle messages are lost
+    time.sleep(4)  # the worker reconnects and finishes what it held
+    lost = [s for s in statuses() if s is not SettlementStatus.PAID]
+    assert lost, f"no settle task was lost by the restart\n{worker.tail()}"
+    # What beat runs every 30 min: settlements made 30 min ago or more (none yet),
+    # then here for settlements made at least 0 s ago (the lost ones).
+    assert tasks.BEAT_SCHEDULE["admin-resume-settlements"]["task"] == "admin.resume_settlements"
+    _drop_connections(celery_app)
+    assert tasks.resume_settlements.delay().get(timeout=DONE_TIMEOUT) == 0
+    assert tasks.resume_settlements.delay(0).get(timeout=DONE_TIMEOUT) == len(lost)
+    wait_for(lambda: all_paid(3), DONE_TIMEOUT, f"every shop paid\n{worker.tail()}")
+    time.sleep(1)  # any duplicate drains
+    assert_paid_exactly_once(shops, tmp_path / "transfers.jsonl")
+    assert worker.process.poll() is None  # the worker survived the restart

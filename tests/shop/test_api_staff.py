@@ -75,7 +75,7 @@ def paid(app, two_shops, monkeypatch) -> dict[str, Any]:
     """
     provider = gateway()
 
-    def create_intent(amount_cents: int, metadata: Any, key: str) -> Intent:
+    def create_intent(amount_cents: int, metadata: Any, key: str, **_: Any) -> Intent:
         return Intent(f"pi_api_{uuid.uuid4().hex[:16]}", "secret", "requires_payment_method")
 
     def refund(intent_id: str, amount_cents: int, key: str) -> str:

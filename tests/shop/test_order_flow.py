@@ -181,6 +181,13 @@ def paid_setup(app, client, two_shops):
     return order
 
 
+def test_payment_intent_carries_the_orders_transfer_group(app, client, paid_setup):
+    """Separate charges and transfers: the charge is grouped by its order."""
+    intent = gateway().client.v1.payment_intents.retrieve(paid_setup.payments[0].intent_id)
+    assert intent.transfer_group == f"order-{paid_setup.public_id}"
+    assert intent.amount == paid_setup.total_cents
+
+
 def test_webhook_with_wrong_signature_changes_nothing(app, client, paid_setup):
     payload = stripe_event_for(paid_setup.payments[0].intent_id)
     response = post_webhook(client, app, payload, secret="whsec_not_the_right_one")

@@ -13,6 +13,7 @@ from wtforms import (
     Form,
     FormField,
     HiddenField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -26,10 +27,10 @@ REQUIRED = _l("Ce champ est obligatoire.")
 MAX_VARIANTS = 50
 
 VAT_CHOICES = [
-    ("2000", _l("20 % (taux normal)")),
-    ("1000", _l("10 % (taux intermédiaire)")),
-    ("550", _l("5,5 % (taux réduit : alimentation, livres…)")),
-    ("210", _l("2,1 % (taux particulier : presse, médicaments…)")),
+    SelectChoice("2000", _l("20 % (taux normal)")),
+    SelectChoice("1000", _l("10 % (taux intermédiaire)")),
+    SelectChoice("550", _l("5,5 % (taux réduit : alimentation, livres…)")),
+    SelectChoice("210", _l("2,1 % (taux particulier : presse, médicaments…)")),
 ]
 STATUS_LABELS = {
     ProductStatus.DRAFT: _l("Brouillon"),
@@ -85,7 +86,7 @@ class ProductForm(FlaskForm):
     vat_rate = SelectField(_l("Taux de TVA"), choices=VAT_CHOICES, validate_choice=False)
     status = SelectField(
         _l("Statut"),
-        choices=[(s.value, label) for s, label in STATUS_LABELS.items()],
+        choices=[SelectChoice(s.value, label) for s, label in STATUS_LABELS.items()],
         validate_choice=False,
     )
     merchant_pick = BooleanField(_l("Coup de cœur de la boutique"))

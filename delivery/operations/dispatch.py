@@ -35,7 +35,7 @@ from ..models import (
 )
 from .config import translate as _
 from .couriers import territory_setting
-from .jobs import JobError, _event, _follow, paris_midnight
+from .jobs import JobError, follow_round, paris_midnight, record_event
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def offer(job: DeliveryJob, now: datetime | None = None) -> list[Courier]:
         :batch
     ]
     for courier, km in chosen:
-        _event(
+        record_event(
             job,
             JobEventKind.OFFERED,
             courier.id,
@@ -138,7 +138,7 @@ def escalate(now: datetime | None = None) -> tuple[int, int]:
             reoffered += 1
         else:
             job.escalated_at = now
-            _event(job, JobEventKind.ESCALATED, note="no courier accepted")
+            record_event(job, JobEventKind.ESCALATED, note="no courier accepted")
             flagged += 1
     db.session.flush()
     return reoffered, flagged
@@ -210,14 +210,14 @@ def assign(job: DeliveryJob, courier: Courier, staff: User) -> None:
     if job.courier_id == courier.id:
         return
     if job.courier_id is not None:
-        _event(job, JobEventKind.RELEASED, job.courier_id, staff)
+        record_event(job, JobEventKind.RELEASED, job.courier_id, staff)
     job.courier_id = courier.id
     job.status = JobStatus.ACCEPTED
     job.accepted_at = utcnow()
     job.escalated_at = None
-    _event(job, JobEventKind.ASSIGNED, courier.id, staff)
+    record_event(job, JobEventKind.ASSIGNED, courier.id, staff)
     db.session.flush()
-    _follow(job)
+    follow_round(job)
 
 
 def release(job: DeliveryJob, staff: User) -> None:
@@ -225,7 +225,7 @@ def release(job: DeliveryJob, staff: User) -> None:
     if job.status is not JobStatus.ACCEPTED:
         raise JobError(_("Seule une course acceptée et pas encore retirée peut être reprise."))
     _not_in_held_round(job)
-    _event(job, JobEventKind.RELEASED, job.courier_id, staff)
+    record_event(job, JobEventKind.RELEASED, job.courier_id, staff)
     job.courier_id = None
     job.status = JobStatus.OPEN
     job.accepted_at = None

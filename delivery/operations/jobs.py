@@ -88,7 +88,7 @@ def new_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
 
-def _event(
+def record_event(
     job: DeliveryJob,
     kind: JobEventKind,
     courier_id: int | None = None,
@@ -96,6 +96,7 @@ def _event(
     note: str = "",
     distance_km: float | None = None,
 ) -> JobEvent:
+    """Add a step to the job's history (who, when, why), for the dispatch board."""
     row = JobEvent(
         job_id=job.id,
         kind=kind,
@@ -159,7 +160,7 @@ def create_job(sub: Any) -> DeliveryJob | None:
     )
     db.session.add(job)
     db.session.flush()
-    _event(job, JobEventKind.CREATED)
+    record_event(job, JobEventKind.CREATED)
     db.session.flush()
     delivery_code_issued.send(job, sub_order_id=sub.id, code=job.delivery_code)
     job_id = job.id
@@ -302,7 +303,7 @@ def held_job(job_id: int, courier: Courier) -> DeliveryJob:
     return job
 
 
-def _follow(job: DeliveryJob) -> None:
+def follow_round(job: DeliveryJob) -> None:
     """The job's round, if any, follows the step (imported here: rounds uses jobs)."""
     from .rounds import follow_job
 
@@ -335,9 +336,9 @@ def accept(job_id: int, courier: Courier) -> DeliveryJob:
         raise JobTaken(_("Cette course a déjà été acceptée par un autre livreur."))
     job = db.session.get(DeliveryJob, job_id, populate_existing=True)
     assert job is not None
-    _event(job, JobEventKind.ACCEPTED, courier.id)
+    record_event(job, JobEventKind.ACCEPTED, courier.id)
     db.session.flush()
-    _follow(job)
+    follow_round(job)
     return job
 
 
@@ -361,9 +362,9 @@ def pick_up(job: DeliveryJob, courier: Courier, code: str) -> None:
         raise WrongCode(_("Ce n'est pas le code de retrait de cette commande."))
     job.status = JobStatus.PICKED_UP
     job.picked_up_at = utcnow()
-    _event(job, JobEventKind.PICKED_UP, courier.id)
+    record_event(job, JobEventKind.PICKED_UP, courier.id)
     db.session.flush()
-    _follow(job)
+    follow_round(job)
     delivery_picked_up.send(job)
 
 
@@ -375,9 +376,9 @@ def deliver(job: DeliveryJob, courier: Courier, code: str) -> None:
         raise WrongCode(_("Ce n'est pas le code de livraison du client."))
     job.status = JobStatus.DELIVERED
     job.finished_at = utcnow()
-    _event(job, JobEventKind.DELIVERED, courier.id)
+    record_event(job, JobEventKind.DELIVERED, courier.id)
     db.session.flush()
-    _follow(job)
+    follow_round(job)
     events.delivery_completed.send(job)
 
 
@@ -390,7 +391,7 @@ def fail(job: DeliveryJob, courier: Courier, reason: str) -> None:
     job.status = JobStatus.FAILED
     job.finished_at = utcnow()
     job.failure_reason = reason[:MAX_REASON]
-    _event(job, JobEventKind.FAILED, courier.id, note=reason)
+    record_event(job, JobEventKind.FAILED, courier.id, note=reason)
     db.session.flush()
-    _follow(job)
+    follow_round(job)
     delivery_failed.send(job, reason=job.failure_reason)

@@ -46,7 +46,7 @@ from ..models import (
 from .config import translate as _
 from .couriers import territory_setting
 from .dispatch import Point, optimise_round, release, round_km
-from .jobs import JobError, _event, paris_midnight, valid_id
+from .jobs import JobError, paris_midnight, record_event, valid_id
 
 DEFAULT_MAX_STOPS = 8
 DEFAULT_PARCEL_KG = 3
@@ -389,12 +389,12 @@ def assign_round(rnd: Round, courier: Courier, staff: User, seen_courier_id: int
     now = utcnow()
     for job in held:
         if job.courier_id is not None:
-            _event(job, JobEventKind.RELEASED, job.courier_id, staff, note=f"round {rnd.id}")
+            record_event(job, JobEventKind.RELEASED, job.courier_id, staff, note=f"round {rnd.id}")
         job.courier_id = courier.id
         job.status = JobStatus.ACCEPTED
         job.accepted_at = now
         job.escalated_at = None
-        _event(job, JobEventKind.ASSIGNED, courier.id, staff, note=f"round {rnd.id}")
+        record_event(job, JobEventKind.ASSIGNED, courier.id, staff, note=f"round {rnd.id}")
     rnd.courier_id = courier.id
     rnd.status = RoundStatus.ASSIGNED
     rnd.assigned_at = now

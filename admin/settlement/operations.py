@@ -44,6 +44,7 @@ from marketplace.extensions import db
 from marketplace.models import AccountKind, Territory, utcnow
 from merchants.models import Shop
 from shop.models import Refund, SubOrder, SubOrderEvent, SubOrderStatus
+from shop.operations.refunds import COURIER_METHODS, DELIVERY
 
 from . import invoices, settings
 from .models import PayoutAccount, PayoutMethod, Settlement, SettlementItem, SettlementStatus
@@ -196,6 +197,14 @@ def _claim(settlement: Settlement) -> None:
         .subquery()
     )
     claimed = SettlementItem.__table__.alias("claimed")
+    # An express or standard delivery fee is the couriers' or the carrier's
+    # (booked to platform:delivery at payment, taken back from it on refund), never
+    # the shop's: only a fee for the shop's own delivery is part of its sales.
+    by_courier = SubOrder.fulfilment_method.in_(COURIER_METHODS)
+    shop_delivery_fee = case((by_courier, 0), else_=SubOrder.delivery_fee_cents)
+    refunded_courier_fee = case(
+        (by_courier, func.coalesce(Refund.allocation[DELIVERY].as_integer(), 0)), else_=0
+    )
     sales = (
         select(
             literal(sid),
@@ -203,7 +212,7 @@ def _claim(settlement: Settlement) -> None:
             SubOrder.id,
             null(),
             fulfilled.c.at,
-            SubOrder.items_cents + SubOrder.delivery_fee_cents,
+            SubOrder.items_cents + shop_delivery_fee,
             func.coalesce(SubOrder.commission_ht_cents, 0),
             func.coalesce(SubOrder.commission_vat_cents, 0),
         )
@@ -233,7 +242,7 @@ def _claim(settlement: Settlement) -> None:
             Refund.sub_order_id,
             Refund.id,
             Refund.processed_at,
-            Refund.amount_cents,
+            Refund.amount_cents - refunded_courier_fee,
             Refund.commission_ht_cents,
             Refund.commission_vat_cents,
         )

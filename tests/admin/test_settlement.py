@@ -73,7 +73,11 @@ def stub_stripe_refunds(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def paid_sub(
-    shop: Any, lines: list[tuple[int, int]], delivery_fee: int = 0, resident: Any = None
+    shop: Any,
+    lines: list[tuple[int, int]],
+    delivery_fee: int = 0,
+    resident: Any = None,
+    method: FulfilmentMethod = FulfilmentMethod.CLICK_AND_COLLECT,
 ) -> SubOrder:
     """One paid order with one sub-order for `shop`, booked in the ledger."""
     resident = resident or UserFactory(roles=[Role.RESIDENT])
@@ -93,7 +97,7 @@ def paid_sub(
         shop_id=shop.id,
         reference=f"T{uuid.uuid4().hex[:10]}",
         status=SubOrderStatus.PAID,
-        fulfilment_method=FulfilmentMethod.CLICK_AND_COLLECT,
+        fulfilment_method=method,
         items_cents=items,
         delivery_fee_cents=delivery_fee,
         pickup_code="123456",
@@ -122,15 +126,15 @@ def paid_sub(
     return sub
 
 
-def collect(sub: SubOrder, at: datetime) -> None:
-    """The sub-order handed over at `at`."""
+def collect(sub: SubOrder, at: datetime, to: SubOrderStatus = SubOrderStatus.COLLECTED) -> None:
+    """The sub-order handed over (collected, or delivered) at `at`."""
     old = sub.status
-    sub.status = SubOrderStatus.COLLECTED
+    sub.status = to
     db.session.add(
         SubOrderEvent(
             sub_order_id=sub.id,
             from_status=old,
-            to_status=SubOrderStatus.COLLECTED,
+            to_status=to,
             actor_kind="system",
             at=at,
         )
@@ -265,6 +269,37 @@ def test_refund_after_settlement_is_carried_into_the_next_and_debits_carry_forwa
     assert third.carried_from_id == second.id and third.carry_in_cents == -debit
     assert third.payout_cents == net(b) - debit
     assert payable(shop) == 0
+    assert entries_sum() == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "shop_fee"),
+    [(FulfilmentMethod.EXPRESS, 0), (FulfilmentMethod.STANDARD, 0), ("merchant_delivery", 400)],
+)
+def test_a_delivered_sale_pays_the_shop_its_own_delivery_fee_only(app, method, shop_fee):
+    """A courier's or carrier's fee went to platform:delivery at payment: the shop is
+    paid the items (and the fee of a delivery it made itself), and a refund after
+    settlement takes back only what the shop had received."""
+    method = FulfilmentMethod(method)
+    shop = ShopFactory()
+    sub = paid_sub(shop, [(650, 1)], delivery_fee=400, method=method)
+    collect(sub, IN_WEEK, to=SubOrderStatus.DELIVERED)
+    db.session.commit()
+    delivery_before = ledger.balance(refund_ops.PLATFORM_DELIVERY[0])
+    first = settle_week(WEEK)[shop.id]
+    assert (first.sales_cents, first.sales_count) == (650 + shop_fee, 1)
+    assert first.payout_cents == net(sub) - (400 - shop_fee)
+    assert payable(shop) == 0  # paid exactly what the ledger owed it
+    assert ledger.balance(refund_ops.PLATFORM_DELIVERY[0]) == delivery_before
+
+    r = refund(sub, 1050, IN_NEXT)  # everything, the delivery fee included
+    db.session.commit()
+    second = settle_week(NEXT)[shop.id]
+    assert second.refunds_cents == 650 + shop_fee
+    assert second.carry_out_cents == -(
+        650 + shop_fee - r.commission_ht_cents - r.commission_vat_cents
+    )
+    assert payable(shop) == -second.carry_out_cents
     assert entries_sum() == 0
 
 

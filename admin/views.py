@@ -268,10 +268,7 @@ def invoice_download(found: Settlement, fmt: str) -> Response:
 
 
 def _settlement_or_404(settlement_id: int) -> Settlement:
-    found = db.session.get(Settlement, settlement_id)
-    if found is None:
-        abort(404)
-    return found
+    return db.get_or_404(Settlement, settlement_id)
 
 
 @bp.get("/reversements/reglement/<int:settlement_id>.csv")

@@ -50,8 +50,8 @@ def _own_settlement(shop_id: int) -> Settlement:
     """The settlement `?reglement=<id>` of a shop the user staffs; 404 otherwise."""
     shop = staff_shop_or_404(shop_id)
     settlement_id = request.args.get("reglement", type=int)
-    found = db.session.get(Settlement, settlement_id) if settlement_id else None
-    if found is None or found.shop_id != shop.id:
+    found = db.get_or_404(Settlement, settlement_id)
+    if found.shop_id != shop.id:
         abort(404)
     return found
 

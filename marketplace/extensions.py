@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import Celery, Task
-from flask import Flask, current_app
+from flask import Flask, abort, current_app
 from flask.globals import _cv_app
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -22,6 +22,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
 from .runtime import between_units_of_work
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -79,6 +81,21 @@ class Database:
     @property
     def engine(self) -> Engine:
         return current_app.extensions["sqlalchemy_engine"]
+
+    def get_or_404(self, model: type[T], ident: int | None) -> T:
+        """The row with this id, else a 404 (also for an id no integer key can hold)."""
+        found = self.session.get(model, ident) if fits_id(ident) else None
+        if found is None:
+            abort(404)
+        return found
+
+
+MAX_ID = 2**31 - 1  # a PostgreSQL integer key: a larger id cannot exist
+
+
+def fits_id(ident: int | None) -> bool:
+    """Whether `ident` can be an integer primary key (PostgreSQL refuses larger ones)."""
+    return ident is not None and 0 < ident <= MAX_ID
 
 
 def _session_scope() -> int:

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from marketplace.extensions import db
+from marketplace.extensions import db, fits_id
 
 from ..models import Shop, ShopStaff, ShopStatus, StaffRole
 
@@ -36,6 +36,8 @@ def staff_shop_or_404(shop_id: int, owner_only: bool = False) -> Shop:
 
     A 404 rather than a 403: another shop's pages are as absent as missing ones.
     """
+    if not fits_id(shop_id):
+        abort(404)
     membership = db.session.scalar(
         select(ShopStaff).where(ShopStaff.shop_id == shop_id, ShopStaff.user_id == current_user.id)
     )

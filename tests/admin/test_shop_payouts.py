@@ -69,3 +69,27 @@ def test_shop_payouts_refuse_residents_and_anonymous(app, client):
     assert response.status_code == 302 and "/compte/connexion" in response.location
     login(client, resident.email, DEFAULT_PASSWORD)
     assert client.get(f"/boutique/{shop.id}/reversements").status_code in (403, 404)
+
+
+def test_ids_no_database_key_can_hold_are_not_found(app, client):
+    """A hand-typed huge id is a 404 for the shop and the collectivité, never a 500."""
+    shop = ShopFactory()
+    clerk = UserFactory(roles=[Role.MERCHANT])
+    add_staff(shop, clerk, StaffRole.STAFF)
+    staff = UserFactory(roles=[Role.STAFF])
+    db.session.commit()
+    huge = 2**31
+    login(client, clerk.email, DEFAULT_PASSWORD)
+    for url in (
+        f"/boutique/{huge}/reversements",
+        f"/boutique/{shop.id}/reversements/releve.csv?reglement={huge}",
+        f"/boutique/{shop.id}/reversements/facture.pdf?reglement={huge}",
+    ):
+        assert client.get(url).status_code == 404, url
+    login(client, staff.email, DEFAULT_PASSWORD)
+    for url in (
+        f"/collectivite/reversements/reglement/{huge}.csv",
+        f"/collectivite/reversements/reglement/{huge}.pdf",
+        f"/collectivite/reversements/reglement/{huge}/facture.csv",
+    ):
+        assert client.get(url).status_code == 404, url

@@ -369,7 +369,7 @@ def _form_id(name: str) -> int | None:
     raw = request.form.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         abort(400, _("Le champ %(field)s attend un numéro.", field=name))
     return int(raw)
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from delivery.operations.shipments import carrier_name, shipment_for_sub_order
-from marketplace.extensions import db
+from marketplace.extensions import db, fits_id
 from marketplace.models import Role
 from marketplace.security import role_required
 from merchants.models import Shop
@@ -46,6 +46,8 @@ def code128_svg(text: str, label: str) -> Markup:
 @staff_bp.get("/<int:sub_order_id>/etiquette")
 @role_required(Role.MERCHANT)
 def parcel_label(sub_order_id: int) -> str:
+    if not fits_id(sub_order_id):
+        abort(404)
     sub = db.session.scalar(
         select(SubOrder)
         .join(SubOrder.order)

@@ -31,7 +31,7 @@ from delivery.operations.shipments import (
 )
 from delivery.operations.shipments import STATUS_LABELS as SHIPMENT_LABELS
 from marketplace.errors import wants_json
-from marketplace.extensions import db
+from marketplace.extensions import db, fits_id
 from marketplace.i18n import money
 from marketplace.models import FulfilmentMethod, Role, utcnow
 from marketplace.money import parse_euros
@@ -110,6 +110,8 @@ def queue_fragment() -> str:
 
 def _staff_sub(sub_id: int) -> SubOrder:
     """A sub-order of one of the user's shops; any other is as absent as a missing one."""
+    if not fits_id(sub_id):
+        abort(404)
     sub = db.session.scalar(
         select(SubOrder)
         .where(SubOrder.id == sub_id, SubOrder.shop_id.in_(staff_shop_ids(current_user)))

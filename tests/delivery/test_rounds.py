@@ -454,6 +454,7 @@ def test_bad_input_on_the_board(app, client, two_shops):  # noqa: F811
     assert post(f"{ROUNDS}/planifier", {"territory_id": tid, "slot_start": "demain"}) == 400
     assert post(f"{ROUNDS}/planifier", {"territory_id": tid, "slot_start": "2026-11-24"}) == 400
     assert post(f"{ROUNDS}/planifier", {"territory_id": 2**40, "slot_start": slot}) == 404
+    assert post(f"{ROUNDS}/planifier", {"territory_id": "²", "slot_start": slot}) == 400
     size = post(f"{ROUNDS}/planifier", {"territory_id": tid, "slot_start": slot, "size": "0"})
     assert size == 302
     assert "de 1 à 30 arrêts" in main_text(staff_client.get(BOARD).text)

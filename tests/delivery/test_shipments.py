@@ -225,6 +225,9 @@ def test_bad_signatures_are_refused(client, shipped) -> None:
     assert send(client, body, secret="not-the-secret").status_code == 401
     assert send(client, body, header="").status_code == 401
     assert send(client, body, header="v1=abc").status_code == 401
+    # Digits int() refuses ("²"), or too many for a time: refused, not a crash.
+    assert send(client, body, header="t=²,v1=abc").status_code == 401
+    assert send(client, body, header=f"t={'9' * 5000},v1=abc").status_code == 401
     expired = send(client, body, timestamp=int(time.time()) - 3600)
     assert expired.status_code == 401 and "too old" in expired.json["message"]
     ahead = send(client, body, timestamp=int(time.time()) + 3600)

@@ -270,6 +270,9 @@ def test_label_is_for_the_shops_staff_only(app, client, two_shops):  # noqa: F81
     client.post("/compte/deconnexion", data={"csrf_token": csrf_token(client, "/")})
     as_staff(client, two_shops["owner_b"])
     assert client.get(f"{QUEUE}{sub_id}/etiquette").status_code == 404
+    # An id no sub-order can have: not found either, on the label and the queue's actions.
+    assert client.get(f"{QUEUE}{2**31}/etiquette").status_code == 404
+    assert post(client, 2**31, "partir").status_code == 404
 
 
 def test_a_tracking_number_belongs_to_one_parcel(app, client, two_shops):  # noqa: F811

@@ -239,12 +239,14 @@ def create_shipment(
             Shipment.carrier == carrier_key, Shipment.tracking_number == number
         )
     )
-    if taken is not None and (current is None or taken != current.id):
+    # A correction may keep its own number; a returned parcel sent again needs a new one.
+    correcting = current is not None and current.status is SS.LABEL_CREATED
+    if taken is not None and not (correcting and current is not None and taken == current.id):
         raise ShipmentError(
             "tracking_number", _("Ce numéro de suivi est déjà celui d'un autre colis.")
         )
     now = utcnow()
-    if current is not None and current.status is SS.LABEL_CREATED:
+    if correcting and current is not None:
         shipment = current
         shipment.carrier = carrier_key
         shipment.tracking_number = number

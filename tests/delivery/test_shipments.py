@@ -302,6 +302,10 @@ def test_a_returned_parcel_is_sent_again(client, shipped, two_shops) -> None:  #
     db.session.rollback()
     assert send(client, event("r", "returned")).status_code == 200
     sub = db.session.get(SubOrder, shipped.id)
+    # Sent again, it is a new parcel: the returned one's number is refused on its field.
+    with pytest.raises(shipments.ShipmentError) as same:
+        parcels.create_shipment(sub, owner, "colissimo", NUMBER)
+    assert same.value.field == "tracking_number"
     second = parcels.create_shipment(sub, owner, "colissimo", "6A00000000002")
     parcels.ship(sub, owner)
     db.session.commit()

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from delivery.models import ShipmentStatus
+from delivery.operations.shipments import shipment_for_sub_order
 from marketplace import events, ledger
 from marketplace.extensions import db
 from marketplace.i18n import money
@@ -250,6 +252,18 @@ def _commission_reversal(
 # --- refunding ----------------------------------------------------------------------
 
 
+def _parcel_still_with_carrier(sub: SubOrder) -> bool:
+    """A parcel whose delivery failed but that the carrier has not returned: it may
+    still be delivered, so refunding it now could leave the resident both."""
+    if (
+        sub.status is not S.DELIVERY_FAILED
+        or sub.fulfilment_method is not FulfilmentMethod.STANDARD
+    ):
+        return False
+    shipment = shipment_for_sub_order(sub.id)
+    return shipment is not None and shipment.status is not ShipmentStatus.RETURNED
+
+
 def refund(
     sub: SubOrder,
     actor: User | None,
@@ -269,6 +283,11 @@ def refund(
     db.session.refresh(sub, attribute_names=["status"], with_for_update=True)
     if sub.status not in REFUNDABLE:
         raise TransitionError(sub.status.value)
+    if _parcel_still_with_carrier(sub):
+        raise RefundError(
+            "amount",
+            _("Le colis est encore chez le transporteur : remboursez-le une fois revenu."),
+        )
     payment = succeeded_payment(sub.order)
     if payment is None:
         raise RefundError("amount", _("Rien n'a été payé pour cette commande."))

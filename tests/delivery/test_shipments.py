@@ -315,3 +315,22 @@ def test_a_returned_parcel_is_sent_again(client, shipped, two_shops) -> None:  #
     later = send(client, {**event("d2", "delivered"), "tracking_number": "6A00000000002"})
     assert later.status_code == 200
     assert status_of(shipped) == (S.DELIVERED, SS.DELIVERED)
+
+
+def test_no_refund_while_the_carrier_still_has_the_parcel(client, shipped) -> None:
+    """After a failed attempt the carrier may still deliver: refunding then could leave
+    the resident the parcel and the money; once it is back at the shop, the rule is lifted."""
+    from shop.operations import refunds as refund_ops
+
+    assert send(client, event("f", "failed", description="Absent")).status_code == 200
+    sub = db.session.get(SubOrder, shipped.id)
+    with client.application.test_request_context(), pytest.raises(refund_ops.RefundError) as early:
+        refund_ops.refund(sub, None, "shop", amount_cents=100)
+    assert "encore chez le transporteur" in early.value.message
+    db.session.rollback()
+    assert send(client, event("r", "returned")).status_code == 200
+    sub = db.session.get(SubOrder, shipped.id)
+    # No Stripe payment in this fixture: refused for that reason only.
+    with client.application.test_request_context(), pytest.raises(refund_ops.RefundError) as later:
+        refund_ops.refund(sub, None, "shop", amount_cents=100)
+    assert "transporteur" not in later.value.message

@@ -374,6 +374,19 @@ def _mark_paid(settlement: Settlement) -> None:
     settlement.last_error = None
 
 
+def _connect_gone(settlement: Settlement) -> bool:
+    """The settlement's connected account no longer takes payouts, and no transfer of
+    this settlement exists at Stripe (one that does is adopted by `pay`)."""
+    account = db.session.get(PayoutAccount, settlement.shop_id)
+    if (
+        account is not None
+        and account.payouts_enabled
+        and account.stripe_account_id == settlement.destination
+    ):
+        return False
+    return payouts().find(settlement.transfer_group) is None
+
+
 def pay(settlement_id: int) -> Settlement | None:
     """computed / failed / paying → paid, once. Commits. Raises PayoutError after
     recording the failure (the task retries it)."""
@@ -387,6 +400,16 @@ def pay(settlement_id: int) -> Settlement | None:
         return settlement
     if settlement.payout_method is PayoutMethod.SEPA:
         # Owed by SEPA credit transfer: booked now, the pain.001 file comes later.
+        _book(settlement, SEPA_PENDING)
+        _mark_paid(settlement)
+        db.session.commit()
+        return settlement
+    if settlement.status in (S.COMPUTED, S.FAILED) and _connect_gone(settlement):
+        # Stripe disabled the shop's payouts since the compute, and nothing was
+        # transferred: owed by SEPA instead of retrying a transfer Stripe refuses.
+        log.warning("settlement %s: connected account disabled, paid by SEPA", settlement.id)
+        settlement.payout_method = PayoutMethod.SEPA
+        settlement.destination = None
         _book(settlement, SEPA_PENDING)
         _mark_paid(settlement)
         db.session.commit()

@@ -386,6 +386,34 @@ def test_connected_shop_is_paid_by_one_transfer_after_failures(app, recorder):
     assert payable(shop) == 0 and entries_sum() == 0
 
 
+def test_account_disabled_after_compute_is_paid_by_sepa_instead(app, recorder):
+    """Stripe restricts the shop's account between compute and pay: no transfer is
+    tried, the payout is owed by SEPA transfer, once."""
+    shop = ShopFactory()
+    account = PayoutAccount(shop_id=shop.id, stripe_account_id="acct_1Gone", payouts_enabled=True)
+    db.session.add(account)
+    sub = paid_sub(shop, [(4200, 1)])
+    collect(sub, IN_WEEK)
+    db.session.commit()
+    [sid] = ops.start_run(*WEEK)
+    db.session.commit()
+    computed = ops.compute(sid)
+    assert computed is not None and computed.payout_method is PayoutMethod.STRIPE
+    account.payouts_enabled = False
+    db.session.commit()
+    paid = ops.pay(sid)
+    assert paid is not None and paid.status is S.PAID
+    assert (paid.payout_method, paid.destination, paid.transfer_id) == (
+        PayoutMethod.SEPA,
+        None,
+        None,
+    )
+    assert recorder._lines() == []  # no transfer tried
+    assert ledger.balance(ops.SEPA_PENDING[0]) == -net(sub)
+    assert ops.pay(sid).status is S.PAID and ledger.balance(ops.SEPA_PENDING[0]) == -net(sub)
+    assert payable(shop) == 0 and entries_sum() == 0
+
+
 def test_crash_after_the_transfer_adopts_it_instead_of_paying_again(app, tmp_path):
     shop = ShopFactory()
     db.session.add(

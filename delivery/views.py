@@ -13,7 +13,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from marketplace.extensions import db
+from marketplace.extensions import db, fits_id
 from marketplace.models import Role, Territory
 from marketplace.security import role_required
 from merchants.views.onboarding import pin_map_config
@@ -376,7 +376,7 @@ def _form_id(name: str) -> int | None:
 
 def _form_courier() -> Courier:
     courier_id = _form_id("courier_id")
-    valid = courier_id is not None and jobs.valid_id(courier_id)
+    valid = courier_id is not None and fits_id(courier_id)
     courier = db.session.get(Courier, courier_id) if valid else None
     if courier is None:
         abort(404)

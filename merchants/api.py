@@ -26,7 +26,7 @@ from werkzeug.exceptions import Conflict, NotFound, UnprocessableEntity
 from marketplace.api_auth import api_user, token_endpoint
 from marketplace.api_auth import init_app as init_api_auth
 from marketplace.api_common import fail, field_error, paginate
-from marketplace.extensions import after_commit, csrf, db
+from marketplace.extensions import MAX_ID, after_commit, csrf, db
 from marketplace.models import Role
 
 from .models import ImportJob, ImportStatus, Product, Shop, ShopStaff, Variant
@@ -63,7 +63,6 @@ blp.DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 20, "max_page_size"
 csrf.exempt(blp)
 blp.record_once(lambda state: init_api_auth(state.app))
 
-MAX_ID = 2**31 - 1  # PostgreSQL integer: larger ids cannot exist
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UPLOAD_ENDPOINT = "merchant_api.ImportJobs"
 F = TypeVar("F", bound=Callable[..., Any])

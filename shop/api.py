@@ -29,7 +29,7 @@ from werkzeug.exceptions import (
 from marketplace.api_auth import api_user, token_endpoint
 from marketplace.api_auth import init_app as init_api_auth
 from marketplace.api_common import fail, paginate
-from marketplace.extensions import csrf, db
+from marketplace.extensions import MAX_ID, csrf, db
 from marketplace.models import Commune, Role, User, utcnow
 from marketplace.payments import PaymentError
 from merchants.models import Product, ProductStatus, Shop, ShopStatus, Trade
@@ -67,7 +67,6 @@ csrf.exempt(blp)
 # The bearer scheme in the spec, the docs page and the token CLI come with the API.
 blp.record_once(lambda state: init_api_auth(state.app))
 
-MAX_ID = 2**31 - 1  # PostgreSQL integer: larger ids cannot exist
 # The checkout's address problems, named inside the request's "address".
 ADDRESS_FIELDS = ("street", "postcode", "commune")
 F = TypeVar("F", bound=Callable[..., Any])

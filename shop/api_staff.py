@@ -22,8 +22,8 @@ from werkzeug.exceptions import BadGateway, Conflict, NotFound
 from marketplace.api_auth import api_user
 from marketplace.api_auth import init_app as init_api_auth
 from marketplace.api_common import fail, field_error, paginate
-from marketplace.extensions import csrf, db
-from merchants.api import MAX_ID, merchant_only, staff_shop
+from marketplace.extensions import MAX_ID, csrf, db
+from merchants.api import merchant_only, staff_shop
 
 from .models import Order, SubOrder
 from .operations import orders as order_ops

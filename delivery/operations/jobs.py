@@ -23,7 +23,7 @@ from geopy.distance import geodesic
 from sqlalchemy import or_, select, update
 
 from marketplace import events
-from marketplace.extensions import after_commit, db
+from marketplace.extensions import after_commit, db, fits_id
 from marketplace.i18n import PARIS
 from marketplace.models import FulfilmentMethod, Territory, User, utcnow
 from merchants.models import Shop
@@ -74,14 +74,6 @@ class WrongCode(JobError):
 
 class JobNotFound(JobError):
     """No such job, or not this courier's: pages and API answer 404."""
-
-
-# Ids are PostgreSQL integers: a bigger number in a URL is no row, never an error.
-MAX_ID = 2**31 - 1
-
-
-def valid_id(value: int) -> bool:
-    return 0 < value <= MAX_ID
 
 
 def new_code() -> str:
@@ -288,7 +280,7 @@ def _lock_round_of(job_id: int) -> None:
 def locked_job(job_id: int) -> DeliveryJob | None:
     """The job, its row locked until the commit (its round's first); None for an
     unknown or impossible id."""
-    if not valid_id(job_id):
+    if not fits_id(job_id):
         return None
     _lock_round_of(job_id)
     return db.session.get(DeliveryJob, job_id, with_for_update=True, populate_existing=True)
@@ -318,7 +310,7 @@ def accept(job_id: int, courier: Courier) -> DeliveryJob:
     comes second finds no row to change and gets JobTaken."""
     if courier.status is not CourierStatus.APPROVED:
         raise JobError(_("Votre compte livreur n'est pas encore validé."))
-    if not valid_id(job_id) or db.session.get(DeliveryJob, job_id) is None:
+    if not fits_id(job_id) or db.session.get(DeliveryJob, job_id) is None:
         raise JobNotFound(_("Course introuvable."))
     _lock_round_of(job_id)
     now = utcnow()

@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
-from marketplace.extensions import db
+from marketplace.extensions import db, fits_id
 from marketplace.models import Territory, User, utcnow
 
 from ..models import (
@@ -46,7 +46,7 @@ from ..models import (
 from .config import translate as _
 from .couriers import territory_setting
 from .dispatch import Point, optimise_round, release, round_km
-from .jobs import JobError, paris_midnight, record_event, valid_id
+from .jobs import JobError, paris_midnight, record_event
 
 DEFAULT_MAX_STOPS = 8
 DEFAULT_PARCEL_KG = 3
@@ -219,7 +219,7 @@ def plan_slot(
 ) -> list[Round]:
     """Group the slot's open jobs that are in no round into new rounds; returns
     them (none when every open job of the slot already is in one)."""
-    territory = db.session.get(Territory, territory_id) if valid_id(territory_id) else None
+    territory = db.session.get(Territory, territory_id) if fits_id(territory_id) else None
     if territory is None:
         raise RoundNotFound(_("Territoire introuvable."))
     if size is not None and not 1 <= size <= MAX_STOPS_LIMIT:
@@ -286,7 +286,7 @@ def locked_round(round_id: int) -> Round:
     """The round, its row locked until the commit; RoundNotFound for a bad id."""
     rnd = (
         db.session.get(Round, round_id, with_for_update=True, populate_existing=True)
-        if valid_id(round_id)
+        if fits_id(round_id)
         else None
     )
     if rnd is None:

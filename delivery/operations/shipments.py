@@ -170,14 +170,18 @@ def tracking_url(shipment: Shipment) -> str | None:
 # --- reading -------------------------------------------------------------------------
 
 
-def shipment_for_sub_order(sub_order_id: int) -> Shipment | None:
-    """The sub-order's current shipment (the latest: a returned parcel may be re-sent)."""
-    return db.session.scalar(
+def shipment_for_sub_order(sub_order_id: int, lock: bool = False) -> Shipment | None:
+    """The sub-order's current shipment (the latest: a returned parcel may be re-sent),
+    its row locked for the transaction when asked."""
+    query = (
         select(Shipment)
         .where(Shipment.sub_order_id == sub_order_id)
         .order_by(Shipment.id.desc())
         .limit(1)
     )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return db.session.scalar(query)
 
 
 def shipments_by_sub_order(sub_order_ids: list[int]) -> dict[int, Shipment]:

@@ -51,13 +51,21 @@ def parcel_weight(sub: SubOrder) -> int:
     )
 
 
+def _lock_parcel(sub: SubOrder) -> Shipment | None:
+    """Lock the parcel, then the sub-order (refused unless shippable): the order in
+    which a carrier's event locks them, so the two never wait on each other."""
+    shipment = shipments.shipment_for_sub_order(sub.id, lock=True)
+    _locked(sub, SHIPPABLE)
+    return shipment
+
+
 def create_shipment(
     sub: SubOrder, actor: User | None, carrier: str, tracking_number: str
 ) -> Shipment:
     """The parcel of a ready standard sub-order; ShipmentError names a bad field."""
     staff = _require_staff(sub, actor)
     _require_method(sub, FulfilmentMethod.STANDARD)
-    _locked(sub, SHIPPABLE)
+    _lock_parcel(sub)
     return shipments.create_shipment(sub, carrier, tracking_number, parcel_weight(sub), staff)
 
 
@@ -65,8 +73,7 @@ def ship(sub: SubOrder, actor: User | None) -> Shipment:
     """Handed to the carrier: the resident is told, with the tracking link."""
     staff = _require_staff(sub, actor)
     _require_method(sub, FulfilmentMethod.STANDARD)
-    _locked(sub, SHIPPABLE)
-    shipment = shipments.shipment_for_sub_order(sub.id)
+    shipment = _lock_parcel(sub)
     if shipment is None or shipment.status is not SS.LABEL_CREATED:
         raise shipments.ShipmentError(
             "shipment", _("Saisissez d'abord le transporteur et le numéro de suivi.")

@@ -45,6 +45,7 @@ OPTIONAL_INTS = (
     "RESERVATION_MINUTES",  # stock held for an unpaid order (15)
     "PICKUP_HOLD_DAYS",  # click-and-collect kept before cancel and refund (7)
     "PAGE_CACHE_SECONDS",  # anonymous storefront pages cached (60; 0 turns it off)
+    "PAGE_CACHE_VERSION_MS",  # a worker trusts the page versions it read this long (1000)
     "CATALOGUE_IMPORT_ASYNC_ROWS",  # imports longer than this run in Celery (500)
     "RECONCILIATION_MARGIN_HOURS",  # Stripe and the ledger searched this far around a period (24)
     "SETTLEMENT_HOLD_DAYS",  # days after fulfilment before a sale is paid out (7)

@@ -39,6 +39,10 @@ def between_units_of_work(run: Callable[[], Any]) -> Any:
         return run()
     if gc.isenabled():
         gc.disable()
+        # What exists before the first request (modules, the app, mappers, templates)
+        # lives as long as the process: out of the collector's sight, a full
+        # collection walks only what requests allocate (milliseconds less, each time).
+        gc.freeze()
     try:
         return run()
     finally:

@@ -14,6 +14,7 @@ from .core import (
     StaffRole,
     Trade,
     Variant,
+    variant_label,
 )
 from .imports import ImportFormat, ImportJob, ImportStatus  # noqa: F401 - import jobs
 from .payouts import PayoutAccount
@@ -33,4 +34,5 @@ __all__ = [
     "StaffRole",
     "Trade",
     "Variant",
+    "variant_label",
 ]

@@ -224,4 +224,9 @@ class Variant(Base):
 
     @property
     def label(self) -> str:
-        return ", ".join(str(v) for v in (self.options or {}).values())
+        return variant_label(self.options)
+
+
+def variant_label(options: dict[str, Any] | None) -> str:
+    """ "Rouge, M": a variant's option values, for people."""
+    return ", ".join(str(v) for v in (options or {}).values())

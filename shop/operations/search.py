@@ -42,7 +42,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
-from sqlalchemy.orm import defer, joinedload, load_only, selectinload
+from sqlalchemy.orm import contains_eager, defer, joinedload, load_only, selectinload
 
 from marketplace.extensions import db
 from marketplace.models import Commune, FulfilmentMethod, Territory
@@ -56,6 +56,7 @@ from merchants.models import (
     ShopStatus,
     Trade,
     Variant,
+    variant_label,
 )
 from merchants.operations import PARIS
 
@@ -164,7 +165,7 @@ def stock_state(stock: int) -> StockState:
     return StockState.IN_STOCK
 
 
-def product_stock_state(product: Product) -> StockState:
+def product_stock_state(product: Product | ProductView) -> StockState:
     return stock_state(sum(v.stock for v in product.variants))
 
 
@@ -273,6 +274,12 @@ def _price(args: Mapping[str, str], key: str, errors: dict[str, LazyString]) -> 
         errors[key] = _l("Prix trop élevé.")
         return None
     return cents
+
+
+# The query arguments the home page and the search read (their cached pages are kept
+# under these alone).
+SHOP_FILTER_ARGS = ("commune", "metier", "page")
+SEARCH_ARGS = (*SHOP_FILTER_ARGS, "q", "prix_min", "prix_max", "ouvert", "en_stock", "mode", "tri")
 
 
 def parse_search(
@@ -558,15 +565,10 @@ def public_product(shop_slug: str, product_slug: str) -> Product | None:
         db.session.scalars(
             select(Product)
             .join(Product.shop)
-            .where(
-                Shop.slug == shop_slug,
-                Shop.status == ShopStatus.APPROVED,
-                Product.slug == product_slug,
-                Product.status == ProductStatus.PUBLISHED,
-            )
+            .where(*_published_product(shop_slug, product_slug))
             .options(
                 joinedload(Product.variants),
-                joinedload(Product.shop).options(*_shop_loading()),
+                contains_eager(Product.shop).options(*_shop_loading()),
             )
         )
         .unique()
@@ -574,16 +576,119 @@ def public_product(shop_slug: str, product_slug: str) -> Product | None:
     )
 
 
-def other_products(product: Product, limit: int = OTHER_PRODUCTS) -> list[Product]:
-    """A few other published products of the same shop, its favourites first."""
+def _published_product(shop_slug: str, product_slug: str) -> tuple[Any, ...]:
+    return (
+        Shop.slug == shop_slug,
+        Shop.status == ShopStatus.APPROVED,
+        Product.slug == product_slug,
+        Product.status == ProductStatus.PUBLISHED,
+    )
+
+
+@dataclass(frozen=True)
+class ShopRef:
+    id: int
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True)
+class VariantView:
+    id: int
+    options: dict[str, Any]
+    price_cents: int
+    stock: int
+
+    @property
+    def label(self) -> str:
+        return variant_label(self.options)
+
+
+@dataclass(frozen=True)
+class ProductView:
+    """What a product page shows of its product, read with one Core query: the page
+    of a product nobody asked for yet is the page cache's miss, and building mapped
+    objects with their relationships costs more than the query itself."""
+
+    id: int
+    shop_id: int
+    slug: str
+    name: str
+    description: str
+    category: str
+    vat_rate_bp: int
+    merchant_pick: bool
+    shop: ShopRef
+    variants: tuple[VariantView, ...]
+
+
+_PRODUCT_COLUMNS = (
+    Product.id,
+    Product.shop_id,
+    Product.slug,
+    Product.name,
+    Product.description,
+    Product.category,
+    Product.vat_rate_bp,
+    Product.merchant_pick,
+    Shop.slug.label("shop_slug"),
+    Shop.name.label("shop_name"),
+    Variant.id.label("variant_id"),
+    Variant.options,
+    Variant.price_cents,
+    Variant.stock,
+)
+
+
+def product_view(shop_slug: str, product_slug: str) -> ProductView | None:
+    """A published product of an approved shop with its variants, for its page."""
+    rows = db.session.execute(
+        select(*_PRODUCT_COLUMNS)
+        .select_from(Product)
+        .join(Shop, Shop.id == Product.shop_id)
+        .outerjoin(Variant, Variant.product_id == Product.id)
+        .where(*_published_product(shop_slug, product_slug))
+        .order_by(Variant.id)
+    ).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return ProductView(
+        id=first.id,
+        shop_id=first.shop_id,
+        slug=first.slug,
+        name=first.name,
+        description=first.description,
+        category=first.category,
+        vat_rate_bp=first.vat_rate_bp,
+        merchant_pick=first.merchant_pick,
+        shop=ShopRef(first.shop_id, first.shop_slug, first.shop_name),
+        variants=tuple(
+            VariantView(r.variant_id, r.options or {}, r.price_cents, r.stock)
+            for r in rows
+            if r.variant_id is not None
+        ),
+    )
+
+
+def shop_with_hours(shop_id: int) -> Shop:
+    """The shop with its hours, closures, commune and trade loaded, even when the
+    session already holds a partly loaded copy of it."""
+    return db.session.execute(
+        select(Shop)
+        .where(Shop.id == shop_id)
+        .options(*_shop_loading())
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def other_products(shop_id: int, limit: int = OTHER_PRODUCTS + 1) -> list[Product]:
+    """The shop's first published products, its favourites first: a product page shows
+    the first `OTHER_PRODUCTS` of them that are not itself."""
     return list(
         db.session.scalars(
             select(Product)
-            .where(
-                Product.shop_id == product.shop_id,
-                Product.id != product.id,
-                Product.status == ProductStatus.PUBLISHED,
-            )
+            .where(Product.shop_id == shop_id, Product.status == ProductStatus.PUBLISHED)
             .options(joinedload(Product.variants))
             .order_by(Product.merchant_pick.desc(), Product.name, Product.id)
             .limit(limit)

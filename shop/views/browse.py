@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import abort, current_app, render_template, request, url_for
+from flask import abort, current_app, get_template_attribute, render_template, request, url_for
+from markupsafe import Markup
 
 from delivery.operations import available_methods, earliest_ready
 from marketplace.models import FulfilmentMethod, utcnow
@@ -14,7 +18,7 @@ from merchants.operations import PARIS, is_open, next_open_moment
 
 from ..operations import search as ops
 from .common import METHOD_LABELS, PageText, bp, current_territory, page_territory
-from .page_cache import BASE, SHOPS, cached_page, note_shop
+from .page_cache import BASE, SHOPS, cached_fragment, cached_page, note_shop, shop_scope
 
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILE_ATTRIBUTION = (
@@ -43,7 +47,7 @@ def _page_number() -> int:
 
 
 @bp.get("/")
-@cached_page(BASE, SHOPS)
+@cached_page(BASE, SHOPS, query=ops.SHOP_FILTER_ARGS)
 def home() -> str:
     """Shops first, grouped by commune, filtered by commune and trade, a page at a
     time; the map shows every shop matching the filters."""
@@ -110,7 +114,7 @@ def _ready_times(shop: Shop, now: datetime) -> list[tuple[FulfilmentMethod, date
 
 
 @bp.get("/boutiques/<slug>")
-@cached_page(BASE, shop_of="slug")
+@cached_page(BASE, shop_of="slug", query=("page",))
 def shop_page(slug: str) -> str:
     shop = ops.public_shop(slug)
     if shop is None:
@@ -133,23 +137,79 @@ def shop_page(slug: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ShopPanel:
+    """What a product page shows of its shop, as HTML: advice and fulfilment times,
+    the shop's card, and cards of its first products (id, card)."""
+
+    section: Markup
+    aside: Markup
+    products: tuple[tuple[int, Markup], ...]
+
+    def others(self, product_id: int) -> list[Markup]:
+        return [card for id_, card in self.products if id_ != product_id][: ops.OTHER_PRODUCTS]
+
+
+def _render_panel(shop_id: int) -> str:
+    shop = ops.shop_with_hours(shop_id)
+    now, text = utcnow(), PageText()
+    status = shop_status([shop], now)
+
+    def macro(name: str) -> Any:
+        return get_template_attribute("shop/_product_panel.html", name)
+
+    open_now, next_opening = status["open_now"][shop.id], status["next_opening"][shop.id]
+    return json.dumps(
+        {
+            "section": str(macro("shop_section")(shop, _ready_times(shop, now), METHOD_LABELS)),
+            "aside": str(macro("shop_aside")(shop, open_now, next_opening, text)),
+            "products": [[p.id, str(macro("card")(p, text))] for p in ops.other_products(shop_id)],
+        }
+    )
+
+
+def shop_panel(shop_id: int) -> ShopPanel:
+    """The shop's panel, rendered once per shop (and language) for every one of its
+    product pages: a long-tail product page, never requested before, then costs one
+    query for the product and the render of its own part."""
+    return _panel_from(
+        cached_fragment(
+            "product-panel", (BASE, shop_scope(shop_id)), lambda: _render_panel(shop_id)
+        )
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _panel_from(data: str) -> ShopPanel:
+    """The panel out of its cached JSON, decoded once per process: the store hands
+    back the same string while it keeps the panel."""
+    parsed = json.loads(data)
+    return ShopPanel(
+        section=_rendered(parsed["section"]),
+        aside=_rendered(parsed["aside"]),
+        products=tuple((id_, _rendered(card)) for id_, card in parsed["products"]),
+    )
+
+
+def _rendered(html: str) -> Markup:
+    """HTML our own templates escaped when they rendered it (and the cache kept)."""
+    return Markup(html)  # noqa: S704 - escaped by the template that produced it
+
+
 @bp.get("/boutiques/<shop_slug>/<product_slug>")
 @cached_page(BASE, shop_of="shop_slug")
 def product_page(shop_slug: str, product_slug: str) -> str:
-    product = ops.public_product(shop_slug, product_slug)
+    product = ops.product_view(shop_slug, product_slug)
     if product is None:
         abort(404)
     note_shop(product.shop_id)
-    shop = product.shop
-    now = utcnow()
+    panel = shop_panel(product.shop_id)
     return render_template(
         "shop/product.html",
         product=product,
-        shop=shop,
-        others=ops.other_products(product),
+        shop=product.shop,
+        panel=panel,
+        others=panel.others(product.id),
         product_stock=ops.product_stock_state(product),
-        method_labels=METHOD_LABELS,
         text=PageText(),
-        ready_times=_ready_times(shop, now),
-        **shop_status([shop], now),
     )

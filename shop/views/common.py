@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, current_app, request, url_for
@@ -91,26 +92,52 @@ class PageText:
     templates take these from here instead of calling them per item.
     """
 
+    # Set from `_shared()`, once per language:
+    add_url: str
+    quantity: str
+    add: str
+    pick: str
+    stock: dict[StockState, str]
+    methods: dict[FulfilmentMethod, str]
+    open_now: str
+    closed: str
+    _shop_url: str
+    _product_url: str
+    _vat: dict[int, str]
+
     def __init__(self) -> None:
         from .page_cache import csrf_token
 
         self.locale = str(get_locale())
-        self.add_url = url_for("storefront.update_basket")
+        # The labels and URL patterns are the same on every page of one language:
+        # resolved once per app, language and mount point, then shared.
+        resolved = current_app.extensions.setdefault("page_text", {})
+        key = (self.locale, request.script_root)
+        shared = resolved.get(key)
+        if shared is None:
+            shared = resolved[key] = self._shared()
+        self.__dict__.update(shared)
         self.csrf = csrf_token()
         self.next_path = request.path
-        self.quantity = gettext("Quantité")
-        self.add = gettext("Ajouter au panier")
-        self.pick = gettext("Coup de cœur")
-        self.stock = {state: str(label) for state, label in STOCK_LABELS.items()}
-        self.methods = {method: str(label) for method, label in METHOD_LABELS.items()}
-        self._shop_url = url_for("storefront.shop_page", slug=_SLUG)
-        self._product_url = url_for(
-            "storefront.product_page", shop_slug=_SLUG, product_slug=_PRODUCT_SLUG
-        )
-        self._vat: dict[int, str] = {}
-        self.open_now = gettext("Ouvert maintenant")
-        self.closed = gettext("Fermé")
         self._opens: dict[tuple[datetime, str], str] = {}
+
+    @staticmethod
+    def _shared() -> dict[str, Any]:
+        return {
+            "add_url": url_for("storefront.update_basket"),
+            "quantity": gettext("Quantité"),
+            "add": gettext("Ajouter au panier"),
+            "pick": gettext("Coup de cœur"),
+            "stock": {state: str(label) for state, label in STOCK_LABELS.items()},
+            "methods": {method: str(label) for method, label in METHOD_LABELS.items()},
+            "_shop_url": url_for("storefront.shop_page", slug=_SLUG),
+            "_product_url": url_for(
+                "storefront.product_page", shop_slug=_SLUG, product_slug=_PRODUCT_SLUG
+            ),
+            "_vat": {},  # rate -> text, filled as pages need them (the same for all)
+            "open_now": gettext("Ouvert maintenant"),
+            "closed": gettext("Fermé"),
+        }
 
     def stock_label(self, stock: int) -> tuple[StockState, str]:
         state = stock_state(stock)

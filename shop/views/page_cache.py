@@ -46,6 +46,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
 from typing import Any, Protocol, TypeVar, cast
+from urllib.parse import urlencode
 
 from flask import Flask, current_app, g, has_app_context, request, session
 from flask_login import current_user
@@ -63,6 +64,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 CSRF_PLACEHOLDER = "csrf-placeholder-1b7e3c"
 DEFAULT_SECONDS = 60
+DEFAULT_VERSION_MS = 1000
 LOCAL_MAX_BYTES = 64 * 1024 * 1024  # per process, without Redis (characters, roughly bytes)
 SHOP_TABLES = frozenset({"shop", "opening_hours", "closure"})
 CATALOGUE_TABLES = frozenset({"product", "variant"})
@@ -134,16 +136,27 @@ class LocalStore:
 class RedisStore:
     """Pages and versions in Redis, shared by every worker, with each page also kept
     in the worker's memory until its Redis expiry: a popular page is read from Redis
-    once per worker, not sent over on every request. The versions are always read
-    from Redis, and they are part of the key, so a change made by any worker is
-    never hidden by a copy in memory."""
+    once per worker, not sent over on every request. The versions are part of the
+    key, so a copy in memory is never served after a change; a worker trusts the
+    versions it read for `version_seconds` (1 by default) before asking Redis again,
+    so a change made by another worker shows there within that time (at once in the
+    worker that made it), and a cached page costs no round trip to Redis."""
 
-    def __init__(self, url: str, local_bytes: int = LOCAL_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        url: str,
+        local_bytes: int = LOCAL_MAX_BYTES,
+        version_seconds: float = DEFAULT_VERSION_MS / 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, decode_responses=True)
         self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
         self._local = LocalStore(local_bytes)
+        self._version_seconds = version_seconds
+        self._clock = clock
+        self._seen: dict[str, tuple[float, int]] = {}  # name -> (trusted until, version)
         self.shop_ids: dict[str, int] = {}
         self.memo: dict[str, Any] = {}
 
@@ -170,18 +183,34 @@ class RedisStore:
             self._redis.set(key, value, ex=seconds)
 
     def versions(self, names: Sequence[str]) -> list[int] | None:
+        now = self._clock()
+        seen = [self._seen.get(name) for name in names]
+        if all(s is not None and s[0] > now for s in seen):
+            return [s[1] for s in seen if s is not None]
         try:
             values = self._redis.mget([VERSION_PREFIX + name for name in names])
         except self._errors:
             return None  # the store is down: do not cache
-        return [int(v or 0) for v in values]
+        return self._remember(names, [int(v or 0) for v in values], now)
 
     def bump(self, names: Iterable[str]) -> None:
-        with contextlib.suppress(*self._errors):
+        names = list(names)
+        try:
             pipeline = self._redis.pipeline(transaction=False)
             for name in names:
                 pipeline.incr(VERSION_PREFIX + name)
-            pipeline.execute()
+            values = pipeline.execute()
+        except self._errors:
+            for name in names:  # ask Redis again rather than trust what it may have lost
+                self._seen.pop(name, None)
+            return
+        self._remember(names, [int(v) for v in values], self._clock())
+
+    def _remember(self, names: Sequence[str], values: list[int], now: float) -> list[int]:
+        until = now + self._version_seconds
+        for name, value in zip(names, values, strict=True):
+            self._seen[name] = (until, value)
+        return values
 
 
 def init_app(app: Flask) -> None:
@@ -190,7 +219,10 @@ def init_app(app: Flask) -> None:
         seconds = 0 if app.testing else DEFAULT_SECONDS
     app.config["PAGE_CACHE_SECONDS"] = int(seconds)
     redis_url = app.config.get("PAGE_CACHE_REDIS_URL") or app.config.get("REDIS_URL")
-    store: Store = RedisStore(redis_url) if redis_url else LocalStore()
+    version_ms = app.config.get("PAGE_CACHE_VERSION_MS", DEFAULT_VERSION_MS)
+    store: Store = (
+        RedisStore(redis_url, version_seconds=int(version_ms) / 1000) if redis_url else LocalStore()
+    )
     app.extensions["page_cache"] = store
 
 
@@ -224,11 +256,14 @@ def _limits_skipped() -> bool:
     return bool(getattr(view, "is_cached_page", False))
 
 
-def _key(names: list[str], versions: list[int], basket_count: int) -> str:
+def _key(names: list[str], versions: list[int], basket_count: int, query: Sequence[str]) -> str:
     scopes = ",".join(f"{n}={v}" for n, v in zip(names, versions, strict=True))
+    # Only the arguments the view reads (first value each, in a fixed order): an
+    # unknown or repeated argument gets the same page, not a new copy to render and keep.
+    read = urlencode([(name, request.args[name]) for name in query if name in request.args])
     # The locale as Babel's selector picks it, without building a babel Locale (a
     # cache hit renders nothing that needs one).
-    raw = f"{scopes}|{select_locale()}|{basket_count}|{request.full_path}"
+    raw = f"{scopes}|{select_locale()}|{basket_count}|{request.path}?{read}"
     return "comptoir:page:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -240,13 +275,16 @@ def _shareable() -> bool:
     )
 
 
-def cached_page(*scopes: str, shop_of: str | None = None) -> Callable[[View], View]:
+def cached_page(
+    *scopes: str, shop_of: str | None = None, query: Sequence[str] = ()
+) -> Callable[[View], View]:
     """Serve the view's page from the cache for visitors who are not logged in.
 
     `scopes`: the versions the page depends on (BASE, SHOPS, CATALOGUE). `shop_of`:
     the view argument holding a shop slug, for pages that show one shop (they also
     depend on that shop's version; the view calls `note_shop` with its id, and each
-    process remembers which id a slug has).
+    process remembers which id a slug has). `query`: the query arguments the view
+    reads; the page is kept under those alone.
     """
 
     def decorate(view: View) -> View:
@@ -269,7 +307,7 @@ def cached_page(*scopes: str, shop_of: str | None = None) -> Callable[[View], Vi
                 versions = pages.versions(names)
                 if versions is None:
                     return view(*args, **kwargs)  # the store is down
-                key = _key(names, versions, basket_count)
+                key = _key(names, versions, basket_count, query)
                 body = pages.get(key)
                 if body is not None:
                     return body.replace(CSRF_PLACEHOLDER, csrf_token())
@@ -288,7 +326,7 @@ def cached_page(*scopes: str, shop_of: str | None = None) -> Callable[[View], Vi
                 pages.shop_ids[slug] = g.page_cache_shop
                 names = [*scopes, shop_scope(g.page_cache_shop)]
                 versions = pages.versions(names)
-                key = _key(names, versions, basket_count) if versions is not None else None
+                key = _key(names, versions, basket_count, query) if versions is not None else None
             if key is not None:
                 pages.set(key, result, seconds)
             return result.replace(CSRF_PLACEHOLDER, csrf_token())
@@ -297,6 +335,28 @@ def cached_page(*scopes: str, shop_of: str | None = None) -> Callable[[View], Vi
         return cast(View, wrapped)
 
     return decorate
+
+
+def cached_fragment(name: str, scopes: Sequence[str], render: Callable[[], str]) -> str:
+    """A piece shared by many pages (a shop's panel on each of its product pages),
+    rendered once and kept like the pages, under the versions of `scopes` and the
+    locale, for half the pages' time: a page built from it then lags at most 1.5
+    times the pages' expiry behind the clock ("open now"). It must hold nothing of
+    the visitor (no token, no basket), since logged-in visitors' pages use it too."""
+    seconds = current_app.config.get("PAGE_CACHE_SECONDS", 0)
+    pages = store() if seconds else None
+    names = list(scopes)
+    versions = pages.versions(names) if pages is not None else None
+    if pages is None or versions is None:
+        return render()
+    parts = ",".join(f"{n}={v}" for n, v in zip(names, versions, strict=True))
+    raw = f"{name}|{parts}|{select_locale()}"
+    key = "comptoir:fragment:" + hashlib.sha256(raw.encode()).hexdigest()
+    found = pages.get(key)
+    if found is None:
+        found = render()
+        pages.set(key, found, max(1, seconds // 2))
+    return found
 
 
 # --- Invalidation: versions move at the commit of a catalogue change -------------------

@@ -13,7 +13,7 @@ from .page_cache import BASE, CATALOGUE, cached_page
 
 
 @bp.get("/recherche")
-@cached_page(BASE, CATALOGUE)
+@cached_page(BASE, CATALOGUE, query=ops.SEARCH_ARGS)
 def search() -> str:
     communes = ops.list_communes()
     trades = ops.list_trades()

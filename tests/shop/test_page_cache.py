@@ -13,7 +13,7 @@ from sqlalchemy import update
 from marketplace.extensions import db
 from merchants.models import Variant
 from shop.views import page_cache
-from tests.factories import ProductFactory, ShopFactory, VariantFactory
+from tests.factories import ProductFactory, ShopFactory, UserFactory, VariantFactory
 
 
 @pytest.fixture
@@ -264,7 +264,14 @@ def test_page_cache_redis_url_alone_shares_pages_and_keeps_tasks_in_process(
 
     # Two apps as two gunicorn workers: a page one renders, the other serves.
     workers = [
-        create_app(dict(TEST_CONFIG, PAGE_CACHE_SECONDS=60, PAGE_CACHE_REDIS_URL=url))
+        create_app(
+            dict(
+                TEST_CONFIG,
+                PAGE_CACHE_SECONDS=60,
+                PAGE_CACHE_REDIS_URL=url,
+                PAGE_CACHE_VERSION_MS=0,  # every request reads the versions from Redis
+            )
+        )
         for _ in range(2)
     ]
     assert all(isinstance(w.extensions["page_cache"], page_cache.RedisStore) for w in workers)
@@ -318,3 +325,95 @@ def test_a_rendered_page_reads_the_territory_from_memory_until_it_changes(
     db.session.commit()  # moves the base version: every page, and the territory, again
     page = client.get(path)
     assert "Pays renommé" in page.text
+
+
+def test_a_worker_trusts_the_versions_it_read_for_a_second_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two workers on one Redis: the one that commits a change sees it at once; the
+    other keeps serving what it read for `version_seconds`, then reads again."""
+    import os
+
+    import redis
+
+    from tests.conftest import service_missing
+
+    url = f"redis://127.0.0.1:6379/{int(os.environ.get('INTEGRATION_REDIS_DB', '5'))}"
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.RedisError as exc:
+        service_missing("Redis", exc)
+    now = [100.0]
+    writer, reader = (
+        page_cache.RedisStore(url, version_seconds=1.0, clock=lambda: now[0]) for _ in range(2)
+    )
+    try:
+        assert writer.versions(["shop:1"]) == reader.versions(["shop:1"]) == [0]
+        writer.bump(["shop:1"])
+        assert writer.versions(["shop:1"]) == [1]  # the worker that made the change
+        assert reader.versions(["shop:1"]) == [0]  # still trusted
+        now[0] += 1.01
+        assert reader.versions(["shop:1"]) == [1]
+        assert reader.versions(["shop:1", "base"]) == [1, 0]  # one name never read: asked
+    finally:
+        redis.Redis.from_url(url).flushdb()
+
+
+def test_a_long_tail_product_page_costs_one_query_once_its_shop_panel_is_kept(
+    page_cached: Flask, client: Any, count_queries: Any
+) -> None:
+    """The shop's part of its product pages (advice, fulfilment times, card, other
+    products) is rendered once per shop: a product page never requested before then
+    reads only its product, and shows the shop's other products, not itself."""
+    shop = ShopFactory(name="Quincaillerie Martin", advice="Demandez conseil !")
+    products = [ProductFactory(shop=shop, name=f"Outil {n}") for n in "ABC"]
+    for product in products:
+        VariantFactory(product=product, stock=5)
+    db.session.commit()
+    paths = [f"/boutiques/{shop.slug}/{p.slug}" for p in products]
+    client.get(f"/boutiques/{shop.slug}")  # the shop page: its id is known
+
+    first = client.get(paths[0]).text
+    with count_queries() as counter:
+        page = client.get(paths[1])
+    assert page.status_code == 200
+    assert len(counter.statements) == 1, counter.statements  # the product, nothing else
+    others = page.text.split('id="others"')[1]
+    assert "Outil A" in others and "Outil C" in others and "Outil B" not in others
+    assert "Demandez conseil !" in page.text and "Quincaillerie Martin" in page.text
+    assert "Outil A" not in first.split('id="others"')[1]
+
+
+def test_the_shop_panel_holds_nothing_of_the_visitor(
+    page_cached: Flask, client: Any, two_shops: dict[str, Any]
+) -> None:
+    """Logged-in visitors' product pages use the shared panel too: it must carry no
+    session token or basket."""
+    user = UserFactory()
+    db.session.commit()
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True
+    page = client.get(two_shops["a"]["product_path"])
+    assert page.status_code == 200 and "Boutique A" in page.text
+    store = page_cached.extensions["page_cache"]
+    fragments = [value for _, value in store._items.values()]
+    assert fragments, "the panel was kept"
+    assert all("csrf" not in value for value in fragments)
+
+
+def test_a_page_is_kept_under_the_arguments_its_view_reads_only(
+    page_cached: Flask, client: Any, count_queries: Any, two_shops: dict[str, Any]
+) -> None:
+    """Made-up query arguments get the page already kept (they cannot fill the store
+    or force a render); arguments the page reads still get their own page."""
+    client.get("/recherche?q=lampe")
+    for path in ("/recherche?q=lampe&utm_source=x", "/recherche?x=1&q=lampe&q=autre"):
+        served, text = _served_from_cache(client, count_queries, path)
+        assert served and "Lampe A" in text, path
+    served, text = _served_from_cache(client, count_queries, "/recherche?q=lampe&tri=name")
+    assert not served and "Lampe A" in text
+    shop_path = two_shops["a"]["shop_path"]
+    client.get(shop_path)
+    assert _served_from_cache(client, count_queries, f"{shop_path}?ref=newsletter")[0]
+    assert not _served_from_cache(client, count_queries, f"{shop_path}?page=2")[0]

@@ -4,10 +4,10 @@ Each call is signed with the carrier's own secret (`CARRIER_<KEY>_SECRET`): the
 `X-Carrier-Signature` header is `t=<unix seconds>,v1=<hex HMAC-SHA256 of
 "<t>.<raw body>">`, accepted within five minutes of our clock. Unknown carrier, or
 missing, wrong or expired signature → 401 (checked before the body is read);
-malformed body → 422 naming the field; unknown tracking number → 404. Each event id
-is applied once (a replay answers 200 with `duplicate: true`), and out of order:
-news older than the parcel's current status, or after delivered/returned, is kept
-in its history and changes nothing.
+body over 64 KiB → 413 (unread); malformed body → 422 naming the field; unknown
+tracking number → 404. Each event id is applied once (a replay answers 200 with
+`duplicate: true`), and out of order: news older than the parcel's current status,
+or after delivered/returned, is kept in its history and changes nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ from .operations import shipments
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# An event is a few hundred bytes: more is refused (413) before the signature is
+# computed over it.
+MAX_EVENT_BYTES = 64 * 1024
 SIGNATURE_HEADER = "X-Carrier-Signature"
 SIGNATURE_SCHEME = "carrierSignature"
 SIGNED: list[dict[str, list[str]]] = [{SIGNATURE_SCHEME: []}]
@@ -62,6 +65,11 @@ def _document_scheme(app: Flask) -> None:
 
 
 blp.record_once(lambda state: _document_scheme(state.app))
+
+
+@blp.before_request
+def _limit_event_size() -> None:
+    request.max_content_length = MAX_EVENT_BYTES
 
 
 class CarrierEventSchema(Schema):
@@ -121,6 +129,7 @@ def signed(view: F) -> F:
 
     wrapped = blp.doc(security=SIGNED)(checked)
     wrapped = blp.alt_response(404, "NOT_FOUND")(wrapped)
+    wrapped = blp.alt_response(413, "REQUEST_ENTITY_TOO_LARGE")(wrapped)
     return blp.alt_response(401, "UNAUTHORIZED")(wrapped)
 
 

@@ -16,6 +16,9 @@ from typing import Any
 DOMAINS = ("merchants", "delivery", "shop", "ambassadors", "admin")
 
 LOCALSTRIPE_PORT = 8420
+# Larger than any body a page or the API takes; the routes that take bigger files
+# (catalogue import, product photos) set their own limit on the request.
+DEFAULT_MAX_CONTENT_LENGTH = 16 * 1024 * 1024
 DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - refused in production
 DEV_WEBHOOK_SECRET = "whsec_comptoir_local"  # noqa: S105 - localstripe only
 LOCALSTRIPE_SECRET_KEY = "sk_test_comptoir_local"  # noqa: S105 - localstripe only
@@ -30,6 +33,15 @@ def _env_bool(name: str, default: bool = False) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_bytes(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if not value.strip().isdigit() or int(value) <= 0:
+        raise ConfigError(f"{name} must be a positive whole number of bytes, not {value!r}")
+    return int(value)
 
 
 def database_url(url: str) -> str:
@@ -84,6 +96,8 @@ def from_environment(instance_path: str) -> dict[str, Any]:
     return _optional(env) | {
         "ENV_NAME": env("COMPTOIR_ENV", "development"),
         "SECRET_KEY": env("SECRET_KEY"),
+        # A request body over this is refused (413) before it is read.
+        "MAX_CONTENT_LENGTH": _env_bytes("MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH),
         "SQLALCHEMY_DATABASE_URI": database_url(
             env("DATABASE_URL", f"sqlite:///{instance / 'comptoir.sqlite3'}")
         ),

@@ -5,10 +5,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from babel.units import format_unit
 from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import Conflict, HTTPException, InternalServerError
+from werkzeug.exceptions import (
+    Conflict,
+    HTTPException,
+    InternalServerError,
+    RequestEntityTooLarge,
+)
 
 from .extensions import db
 
@@ -50,6 +58,27 @@ def handle_csrf(exc: CSRFError) -> Any:
     return handle_http(exc)
 
 
+SIZE_UNITS = ((1024 * 1024, "digital-megabyte"), (1024, "digital-kilobyte"), (1, "digital-byte"))
+
+
+def handle_too_large(exc: RequestEntityTooLarge) -> Any:
+    """Say which limit the body broke, rather than Werkzeug's English sentence."""
+    return handle_http(RequestEntityTooLarge(_too_large_message()))
+
+
+def _too_large_message() -> str:
+    limit, length = request.max_content_length, request.content_length
+    if limit is None or (length is not None and length <= limit):
+        # The body fits: one form field or the number of parts broke Flask's own limits.
+        return _("Un champ du formulaire est trop long.")
+    return _("Envoi trop volumineux : %(size)s au plus.", size=_size(limit))
+
+
+def _size(limit: int) -> str:
+    step, unit = next((s, u) for s, u in SIZE_UNITS if limit >= s or s == 1)
+    return str(format_unit(limit // step, unit, length="short", locale=str(get_locale())))
+
+
 def handle_unexpected(exc: Exception) -> Any:
     db.session.rollback()
     log.exception("unhandled error")
@@ -59,6 +88,7 @@ def handle_unexpected(exc: Exception) -> Any:
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http)
     app.register_error_handler(CSRFError, handle_csrf)
+    app.register_error_handler(RequestEntityTooLarge, handle_too_large)
     app.register_error_handler(IntegrityError, handle_integrity)
     if not app.testing:
         app.register_error_handler(Exception, handle_unexpected)

@@ -25,9 +25,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from marketplace.errors import handle_http
+from marketplace.errors import handle_too_large
 from marketplace.extensions import after_commit, db
 from marketplace.models import Role
 from marketplace.security import role_required
@@ -74,9 +74,9 @@ def _limit_import_size(endpoint: str | None, values: dict[str, Any] | None) -> N
 
 
 @bp.errorhandler(RequestEntityTooLarge)
-def _too_large(exc: HTTPException) -> ResponseReturnValue:
+def _too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
     if request.endpoint != UPLOAD_ENDPOINT or not request.view_args:
-        return handle_http(exc)
+        return handle_too_large(exc)
     shop = staff_shop_or_404(request.view_args["shop_id"])
     form = UploadForm(formdata=None)
     form.file.errors = [_("Fichier trop volumineux : 10 Mo au plus.")]

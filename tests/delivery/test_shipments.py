@@ -247,6 +247,21 @@ def test_carrier_without_secret_or_unknown(client, shipped) -> None:
     assert send(client, event("c"), carrier="other").status_code == 401
 
 
+def test_a_huge_body_is_refused_in_the_error_shape(client, shipped) -> None:
+    # Signed and well formed, but no carrier event is this long: refused unread.
+    huge = send(client, event("h", description="x" * (64 * 1024)))
+    assert huge.status_code == 413
+    assert huge.json == {
+        "code": 413,
+        "status": "Request Entity Too Large",
+        "message": "Envoi trop volumineux : 64\u202fko au plus.",  # Babel's narrow space
+    }
+    assert status_of(shipped) == (S.OUT_FOR_DELIVERY, SS.SHIPPED)
+    assert db.session.scalar(select(ShipmentEvent).where(ShipmentEvent.external_id == "h")) is None
+    # Far over the site-wide limit too: the same answer, not a 500.
+    assert send(client, event("h", description="x" * (17 * 1024 * 1024))).status_code == 413
+
+
 def test_unknown_tracking_number(client, shipped) -> None:
     response = send(client, event("u", tracking_number="6A99999999999"))
     assert response.status_code == 404
@@ -287,7 +302,7 @@ def test_in_the_openapi_document(client) -> None:
     spec = client.get("/api/openapi.json").json
     operation = spec["paths"]["/api/v1/carriers/{carrier}/events"]["post"]
     assert operation["security"] == [{"carrierSignature": []}]
-    assert {"200", "401", "404", "422"} <= set(operation["responses"])
+    assert {"200", "401", "404", "413", "422"} <= set(operation["responses"])
     scheme = spec["components"]["securitySchemes"]["carrierSignature"]
     assert scheme["in"] == "header" and scheme["name"] == "X-Carrier-Signature"
 

@@ -104,3 +104,21 @@ def test_tunables_come_from_the_environment_when_set(clean_env, tmp_path) -> Non
     assert config["RESERVATION_MINUTES"] == 20
     assert config["MAP_TILE_URL"].startswith("https://tiles.example.org/")
     assert config["STRIPE_CONNECT_ENABLED"] is True
+
+
+def test_request_size_limit_defaults_to_16_mib_and_comes_from_the_environment(
+    clean_env, tmp_path
+) -> None:
+    clean_env.delenv("MAX_CONTENT_LENGTH", raising=False)
+    assert from_environment(str(tmp_path))["MAX_CONTENT_LENGTH"] == 16 * 1024 * 1024
+    clean_env.setenv("MAX_CONTENT_LENGTH", "1048576")
+    assert from_environment(str(tmp_path))["MAX_CONTENT_LENGTH"] == 1024 * 1024
+
+
+@pytest.mark.parametrize("value", ["16M", "0", "-5", ""])
+def test_a_request_size_limit_that_is_not_bytes_refuses_to_start(
+    clean_env, tmp_path, value
+) -> None:
+    clean_env.setenv("MAX_CONTENT_LENGTH", value)
+    with pytest.raises(ConfigError, match="MAX_CONTENT_LENGTH"):
+        from_environment(str(tmp_path))

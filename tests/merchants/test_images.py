@@ -17,7 +17,7 @@ from marketplace.models import Role
 from merchants.models import ProductImage
 from merchants.operations import images as image_ops
 from tests.factories import DEFAULT_PASSWORD, ProductFactory, ShopFactory, UserFactory, add_staff
-from tests.helpers import csrf_token, login
+from tests.helpers import csrf_token, login, main_text
 
 
 @pytest.fixture
@@ -193,6 +193,23 @@ def test_other_formats_and_heavy_files_are_refused(client, merchant):
     way_too_heavy = os.urandom(image_ops.MAX_UPLOAD_BYTES + 1024 * 1024)
     assert upload(client, merchant, way_too_heavy).status_code == 413
     assert stored_images(merchant) == [] and files_in(merchant.media) == []
+
+
+def test_photos_keep_their_own_limit_above_a_lower_site_wide_one(
+    app, client, merchant, monkeypatch
+):
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 256 * 1024)
+    noise = Image.frombytes("RGB", (600, 600), os.urandom(600 * 600 * 3))
+    out = io.BytesIO()
+    noise.save(out, "PNG")
+    assert len(out.getvalue()) > 256 * 1024
+    assert upload(client, merchant, out.getvalue()).status_code == 302
+    assert len(stored_images(merchant)) == 1
+
+    way_too_heavy = os.urandom(image_ops.MAX_UPLOAD_BYTES + 1024 * 1024)
+    response = upload(client, merchant, way_too_heavy)
+    assert response.status_code == 413
+    assert "Envoi trop volumineux : 8 Mo au plus." in main_text(response.text)
 
 
 def test_alt_text_is_required(client, merchant):

@@ -775,6 +775,14 @@ def test_too_large_upload_is_refused_with_413(
     assert db.session.scalar(select(func.count(ImportJob.id))) == 0
 
 
+def test_imports_keep_their_own_limit_above_a_lower_site_wide_one(
+    app: Flask, client: FlaskClient, merchant: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 256 * 1024)
+    # Checked and kept as a job (to correct): the upload itself was accepted.
+    job_id_of(upload(client, merchant, os.urandom(1024 * 1024), "random.csv"))
+
+
 def test_long_import_runs_in_celery_with_a_progress_endpoint(
     app: Flask, client: FlaskClient, merchant: SimpleNamespace
 ) -> None:

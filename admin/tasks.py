@@ -9,7 +9,9 @@ countdown far below the Redis visibility timeout (6 h, marketplace/config.py).
 
 A Redis restarted without its data loses the queued and unacknowledged messages:
 `admin.resume_settlements` (beat, every 30 min) enqueues again the settlements of any
-period left unfinished for longer than `RESUME_AFTER`.
+period left unfinished and unchanged for longer than `SETTLEMENT_RESUME_MINUTES`
+(30 by default: far longer than a transfer takes, so a settlement a worker is still
+paying is not sent again).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .settlement.payouts import PayoutError
 
 SETTLE_MAX_RETRIES = 6
 SETTLE_BACKOFF_MAX = 900  # seconds: well under the 6 h visibility timeout
-RESUME_AFTER = 1800  # seconds: a settlement unfinished for this long lost its task
+RESUME_AFTER_MINUTES = 30  # a settlement unfinished and unchanged for this long lost its task
 
 
 @celery_app.task(name="admin.run_settlements", acks_late=True)
@@ -73,9 +75,12 @@ def settle(self: Task, settlement_id: int) -> str | None:
 
 
 @celery_app.task(name="admin.resume_settlements", acks_late=True)
-def resume_settlements(after_seconds: int = RESUME_AFTER) -> int:
-    """Enqueue again the settlements whose task was lost (made more than
-    `after_seconds` ago and still unfinished); a duplicate of a live task is harmless."""
+def resume_settlements(after_seconds: int | None = None) -> int:
+    """Enqueue again the settlements whose task was lost: unfinished and unchanged for
+    `after_seconds` (by default SETTLEMENT_RESUME_MINUTES)."""
+    if after_seconds is None:
+        minutes = current_app.config.get("SETTLEMENT_RESUME_MINUTES", RESUME_AFTER_MINUTES)
+        after_seconds = 60 * minutes
     try:
         ids = operations.unfinished(utcnow() - timedelta(seconds=after_seconds))
         db.session.rollback()

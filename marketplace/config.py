@@ -61,6 +61,7 @@ OPTIONAL_INTS = (
     "CATALOGUE_IMPORT_ASYNC_ROWS",  # imports longer than this run in Celery (500)
     "RECONCILIATION_MARGIN_HOURS",  # Stripe and the ledger searched this far around a period (24)
     "SETTLEMENT_HOLD_DAYS",  # days after fulfilment before a sale is paid out (7)
+    "SETTLEMENT_RESUME_MINUTES",  # an unfinished settlement unchanged this long is resumed (30)
 )
 OPTIONAL_STRINGS = (
     "MAP_TILE_URL",

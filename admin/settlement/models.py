@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.extensions import Base
-from marketplace.models import TimestampMixin, UTCDateTime, _enum
+from marketplace.models import TimestampMixin, UTCDateTime, _enum, utcnow
 
 # The shop's Stripe Connect account lives with the shop (merchants); named here too
 # for the settlement code that reads it.
@@ -82,6 +82,10 @@ class Settlement(TimestampMixin, Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Its last progress (every step changes the row): one unfinished and unchanged
+    # for long has lost its task, while one a worker is paying was changed when the
+    # attempt began (admin.resume_settlements).
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     @property
     def commission_ttc_cents(self) -> int:

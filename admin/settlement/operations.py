@@ -130,7 +130,9 @@ def start_run(
             }
         )
     if rows:
-        values = [{**row, "status": S.PENDING.value, "created_at": now} for row in rows]
+        values = [
+            {**row, "status": S.PENDING.value, "created_at": now, "updated_at": now} for row in rows
+        ]
         if _is_postgres():
             from sqlalchemy.dialects import postgresql
 
@@ -150,17 +152,19 @@ def start_run(
     )
 
 
-def unfinished(created_before: datetime) -> list[int]:
-    """Settlements of any period left pending, computed or paying (their task lost:
-    the broker restarted, or a run died before enqueuing) and created before
-    `created_before`; the resume task enqueues them again (settling is idempotent).
-    A failed one is left to its retries and staff's retry button."""
+def unfinished(unchanged_since: datetime) -> list[int]:
+    """Settlements left pending, computed or paying and unchanged since
+    `unchanged_since`: their task was lost (the broker restarted, a run died before
+    enqueuing, a worker was killed); the resume task enqueues them again (settling
+    is idempotent). One a worker is still paying changed when its attempt began, so
+    a recent one is left to it. A failed one is left to its retries and staff's
+    retry button."""
     return list(
         db.session.scalars(
             select(Settlement.id)
             .where(
                 Settlement.status.in_([S.PENDING, S.COMPUTED, S.PAYING]),
-                Settlement.created_at < created_before,
+                Settlement.updated_at < unchanged_since,
             )
             .order_by(Settlement.id)
         )

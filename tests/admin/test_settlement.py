@@ -442,6 +442,82 @@ def test_crash_after_the_transfer_adopts_it_instead_of_paying_again(app, tmp_pat
     assert payable(shop) == 0 and entries_sum() == 0
 
 
+# --- resuming lost tasks -------------------------------------------------------------
+
+
+@pytest.fixture
+def transfers(app, tmp_path: Path):
+    fake = RecordingPayouts(tmp_path / "transfers.jsonl")
+    app.extensions["settlement_payouts"] = fake
+    yield fake
+    app.extensions.pop("settlement_payouts", None)
+
+
+def paying_since(minutes: int) -> tuple[int, Any]:
+    """A settlement of a run made two hours ago whose payout attempt began `minutes`
+    ago, its transfer not made yet."""
+    shop = ShopFactory()
+    db.session.add(
+        PayoutAccount(shop_id=shop.id, stripe_account_id="acct_1Slow", payouts_enabled=True)
+    )
+    collect(paid_sub(shop, [(2500, 1)]), IN_WEEK)
+    db.session.commit()
+    [sid] = ops.start_run(*WEEK)
+    db.session.commit()
+    s = ops.compute(sid)
+    assert s is not None
+    now = datetime.now(UTC)
+    s.status, s.attempts = S.PAYING, 1
+    s.created_at, s.updated_at = now - timedelta(hours=2), now - timedelta(minutes=minutes)
+    db.session.commit()
+    return sid, shop
+
+
+def status_of(settlement_id: int) -> SettlementStatus:
+    db.session.expire_all()
+    settlement = db.session.get(Settlement, settlement_id)
+    assert settlement is not None
+    return settlement.status
+
+
+def test_a_settlement_a_worker_is_still_paying_is_not_sent_again(app, transfers):
+    sid, _shop = paying_since(minutes=1)
+    assert tasks.resume_settlements.delay().get() == 0
+    assert status_of(sid) is S.PAYING and transfers._lines() == []
+
+
+def test_a_settlement_unchanged_for_long_is_resumed_and_paid_once(app, transfers):
+    sid, shop = paying_since(minutes=45)
+    assert tasks.resume_settlements.delay().get() == 1
+    assert status_of(sid) is S.PAID
+    assert tasks.resume_settlements.delay().get() == 0
+    assert [r["group"] for r in transfers._lines()] == [f"settlement-{sid}"]
+    assert payable(shop) == 0 and entries_sum() == 0
+
+
+def test_how_long_a_settlement_may_stay_unchanged_is_configured(app, transfers, monkeypatch):
+    sid, _shop = paying_since(minutes=10)
+    assert tasks.resume_settlements.delay().get() == 0  # 30 minutes by default
+    monkeypatch.setitem(app.config, "SETTLEMENT_RESUME_MINUTES", 5)
+    assert tasks.resume_settlements.delay().get() == 1
+    assert status_of(sid) is S.PAID and len(transfers._lines()) == 1
+
+
+def test_each_step_counts_as_progress(app):
+    shop = ShopFactory()
+    collect(paid_sub(shop, [(1200, 1)]), IN_WEEK)
+    db.session.commit()
+    [sid] = ops.start_run(*WEEK)
+    s = db.session.get(Settlement, sid)
+    assert s is not None
+    long_ago = datetime.now(UTC) - timedelta(hours=3)
+    s.updated_at = long_ago
+    db.session.commit()
+    computed = ops.compute(sid)
+    assert computed is not None and computed.updated_at > long_ago + timedelta(hours=2)
+    assert ops.unfinished(datetime.now(UTC) - timedelta(minutes=30)) == []
+
+
 def test_payout_error_leaves_a_failed_settlement_that_staff_can_retry(
     app, client, tmp_path, follow_retries
 ):

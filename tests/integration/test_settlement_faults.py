@@ -309,8 +309,8 @@ def test_redis_restarting_mid_run_loses_tasks_the_resume_task_pays_once(
     time.sleep(4)  # the worker reconnects and finishes what it held
     lost = [s for s in statuses() if s is not SettlementStatus.PAID]
     assert lost, f"no settle task was lost by the restart\n{worker.tail()}"
-    # What beat runs every 30 min: settlements made 30 min ago or more (none yet),
-    # then here for settlements made at least 0 s ago (the lost ones).
+    # What beat runs every 30 min: settlements unchanged for 30 min or more (none
+    # yet), then here for settlements unchanged for 0 s or more (the lost ones).
     assert tasks.BEAT_SCHEDULE["admin-resume-settlements"]["task"] == "admin.resume_settlements"
     _drop_connections(celery_app)
     assert tasks.resume_settlements.delay().get(timeout=DONE_TIMEOUT) == 0

@@ -707,6 +707,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="Redis db of the page cache shared by the workers, flushed at start "
         "('' or unreachable: each worker keeps its own pages)",
     )
+    parser.add_argument(
+        "--pages",
+        nargs="+",
+        choices=PAGES,
+        default=list(PAGES),
+        help="pages to measure (default: all); the others are left out of both tables",
+    )
+    parser.add_argument("--skip-checkout", action="store_true", help="do not measure the checkout")
     parser.add_argument("--epci", default="200030674", help="EPCI of the demo territory")
     parser.add_argument(
         "--keep-db", action="store_true", help="do not drop the database at the end"
@@ -850,7 +858,8 @@ def run(
     results.append(
         measure_get("baseline", base_server.port, urls["baseline"], args, args.baseline_requests)
     )
-    for name in PAGES:
+    pages = [name for name in PAGES if name in args.pages]
+    for name in pages:
         if isinstance(counts_big.get(name), str):
             path = getattr(targets, name).split("?")[0]
             note = f"skipped: {path} answers {counts_big[name]} in-process"
@@ -861,11 +870,14 @@ def run(
             continue
         step(name)
         results.append(measure_get(name, app_server.port, urls[name], args))
-    step("checkout")
-    results.append(measure_checkout(app_server.port, emails, DEMO_PASSWORD, items, args))
+    if not args.skip_checkout:
+        step("checkout")
+        results.append(measure_checkout(app_server.port, emails, DEMO_PASSWORD, items, args))
     steady: list[Result] = []
     steady_paths = {**urls, "product": urls["every_product"]}
     for n, name in enumerate(PAGES):
+        if name not in pages:
+            continue
         if isinstance(counts_big.get(name), str):
             steady.append(Result(name, note="skipped: see above"))
             continue

@@ -238,7 +238,31 @@ def csrf_token() -> str:
     cache, the session's token otherwise."""
     if g.get("page_cache_rendering"):
         return CSRF_PLACEHOLDER
-    return str(generate_csrf())
+    return _signed_csrf()
+
+
+SIGNED_TOKEN_SECONDS = 300  # a signed token is valid an hour (WTF_CSRF_TIME_LIMIT)
+SIGNED_TOKENS_KEPT = 50_000
+
+
+def _signed_csrf() -> str:
+    """Flask-WTF's signed token of the session's raw token, signed once every few
+    minutes per session rather than on every page: signing is a tenth of what a
+    cached page costs, and a token signed minutes ago is as good as a new one."""
+    raw = session.get("csrf_token")
+    if raw is None or "csrf_token" in g:
+        return str(generate_csrf())
+    signed: dict[str, tuple[float, str]] = current_app.extensions.setdefault("signed_csrf", {})
+    now = time.monotonic()
+    kept = signed.get(raw)
+    if kept is not None and kept[0] > now:
+        g.csrf_token = kept[1]  # where generate_csrf looks first, as if it had signed it
+        return kept[1]
+    token = str(generate_csrf())
+    if len(signed) >= SIGNED_TOKENS_KEPT:
+        signed.clear()
+    signed[raw] = (now + SIGNED_TOKEN_SECONDS, token)
+    return token
 
 
 def note_shop(shop_id: int) -> None:

@@ -120,7 +120,7 @@ def test_anonymous_pages_are_cached_with_each_session_token(
     page_cached: Flask, client: Any, count_queries: Any
 ) -> None:
     shop = ShopFactory()
-    VariantFactory(product=ProductFactory(shop=shop))
+    variant = VariantFactory(product=ProductFactory(shop=shop), stock=5)
     db.session.commit()
     path = f"/boutiques/{shop.slug}"
     first = client.get(path).text
@@ -134,6 +134,10 @@ def test_anonymous_pages_are_cached_with_each_session_token(
     theirs = other.get(path).text
     mine, their = set(CSRF.findall(first)), set(CSRF.findall(theirs))
     assert len(mine) == 1 and len(their) == 1 and mine != their
+    # The token each page carries (signed once, then reused) is the session's own.
+    form = {"variant_id": variant.id, "mode": "add", "quantity": 1, "next": path}
+    assert other.post("/panier", data={**form, "csrf_token": mine.pop()}).status_code == 400
+    assert other.post("/panier", data={**form, "csrf_token": their.pop()}).status_code == 302
 
 
 def test_a_catalogue_change_empties_the_cache(page_cached: Flask, client: Any) -> None:

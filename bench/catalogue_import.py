@@ -265,17 +265,18 @@ def prepare_database(url: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,5000,20000")
-    parser.add_argument("--formats", default="csv,xlsx,xlsx-dim")
+    parser.add_argument("--sizes", nargs="+", default=["1000,5000,20000"])
+    parser.add_argument("--formats", nargs="+", default=["csv,xlsx,xlsx-dim"])
     parser.add_argument("--repeat", type=int, default=3, help="timing runs (best kept)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a format FAILs")
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_IMPORT_DATABASE_URL", DEFAULT_URL)
     )
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",")]
+    # "--sizes 1000 5000" and "--sizes 1000,5000" alike
+    sizes = [int(size) for arg in args.sizes for size in arg.split(",")]
     strict = args.strict
-    formats = args.formats.split(",")
+    formats = [fmt for arg in args.formats for fmt in arg.split(",")]
 
     from flask_babel import force_locale
     from flask_migrate import upgrade
@@ -378,7 +379,6 @@ def main(argv: list[str] | None = None) -> int:
         "rows, catalogue lookups and writes are per batch of 500 rows"
     )
     return 1 if failed and strict else 0
-    return 0
 
 
 if __name__ == "__main__":

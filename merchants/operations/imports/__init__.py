@@ -57,8 +57,9 @@ from .jobs import (
     progress_recorder,
     recent_jobs,
 )
-from .readers import Source, Table, detect_format, open_table, source_from_bytes, source_from_path
+from .readers import open_table
 from .rows import protect
+from .sources import Source, Table, detect_format, source_from_bytes, source_from_path
 
 __all__ = [
     "ALL_COLUMNS",

@@ -24,7 +24,6 @@ from ...models import (
 )
 from .. import catalogue as cat
 from .common import BATCH_ROWS, MAX_ROWS, ImportFileError, Progress, Report
-from .readers import Table
 from .rows import (
     _PRODUCT_COLUMNS,
     _PRODUCT_KEYS,
@@ -36,6 +35,7 @@ from .rows import (
     _signature,
     _unprotect,
 )
+from .sources import Table
 from .writes import _Writes
 
 

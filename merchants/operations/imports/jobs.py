@@ -21,7 +21,8 @@ from ...models import (
 from .. import catalogue as cat
 from .common import DEFAULT_ASYNC_ROWS, ImportFileError, Progress, Report
 from .importer import _Importer
-from .readers import Source, open_table, source_from_bytes
+from .readers import open_table
+from .sources import Source, source_from_bytes
 
 # -- running an import ---------------------------------------------------------------
 

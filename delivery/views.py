@@ -199,31 +199,41 @@ def set_position() -> Response:
 
 def _job_step(job_id: int, step: str) -> Response:
     courier = _courier()
-    try:
+
+    def act() -> str:
         if step == "accept":
             jobs.accept(job_id, courier)
-            message = _("Course acceptée : allez la retirer à la boutique.")
-        else:
-            job = jobs.held_job(job_id, courier)
-            if step == "pickup":
-                jobs.pick_up(job, courier, request.form.get("code", ""))
-                message = _("Colis retiré : en route vers le client.")
-            elif step == "deliver":
-                jobs.deliver(job, courier, request.form.get("code", ""))
-                message = _("Livraison confirmée. Merci !")
-            else:
-                jobs.fail(job, courier, request.form.get("reason", ""))
-                message = _("Échec signalé : rapportez le colis à la boutique.")
-    except jobs.JobNotFound:
+            return _("Course acceptée : allez la retirer à la boutique.")
+        job = jobs.held_job(job_id, courier)
+        if step == "pickup":
+            jobs.pick_up(job, courier, request.form.get("code", ""))
+            return _("Colis retiré : en route vers le client.")
+        if step == "deliver":
+            jobs.deliver(job, courier, request.form.get("code", ""))
+            return _("Livraison confirmée. Merci !")
+        jobs.fail(job, courier, request.form.get("reason", ""))
+        return _("Échec signalé : rapportez le colis à la boutique.")
+
+    return _commit_step(act, jobs.JobNotFound, ".courier_home")
+
+
+def _commit_step(
+    action: Callable[[], str], not_found: type[jobs.JobError], back_to: str
+) -> Response:
+    """Run a job or round change and commit it, its message flashed; its refusal
+    flashed (rolled back), `not_found` a 404; then back to the page `back_to`."""
+    try:
+        message = action()
+    except not_found:
         db.session.rollback()
         abort(404)
     except jobs.JobError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-        return redirect(url_for(".courier_home"))
+        return redirect(url_for(back_to))
     db.session.commit()
     flash(message, "success")
-    return redirect(url_for(".courier_home"))
+    return redirect(url_for(back_to))
 
 
 @bp.post("/courses/<int:job_id>/accepter")
@@ -385,18 +395,7 @@ def _form_courier() -> Courier:
 
 def _round_step(action: Callable[[], str]) -> Response:
     """Run a round change; its refusal flashed, an unknown round or job a 404."""
-    try:
-        message = action()
-    except rounds.RoundNotFound:
-        db.session.rollback()
-        abort(404)
-    except jobs.JobError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for(".dispatch_board"))
-    db.session.commit()
-    flash(message, "success")
-    return redirect(url_for(".dispatch_board"))
+    return _commit_step(action, rounds.RoundNotFound, ".dispatch_board")
 
 
 @couriers_admin_bp.post("/tournees/planifier")

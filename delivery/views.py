@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_decimal
@@ -33,6 +34,7 @@ from .operations import (
     zone_shape,
 )
 from .operations.couriers import approved_courier
+from .operations.zones import MAX_GEOJSON_BYTES
 
 bp = Blueprint("delivery", __name__, url_prefix="/livreur", template_folder="templates")
 
@@ -464,7 +466,13 @@ zones_bp = Blueprint(
     "delivery_zones", __name__, url_prefix="/collectivite/zones", template_folder="templates"
 )
 
-MAX_UPLOAD_BYTES = 1_000_000
+
+@zones_bp.url_value_preprocessor
+def _room_for_a_pasted_contour(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    # Before the CSRF check parses the form: a pasted contour may be as long as a file
+    # (Flask refuses text fields over 500 kB otherwise), a bit more gets our message.
+    if endpoint == "delivery_zones.import_zone":
+        request.max_form_memory_size = MAX_GEOJSON_BYTES + 64 * 1024
 
 
 def _territory_or_404(slug: str) -> Territory:
@@ -488,7 +496,7 @@ def _editor(
             has_area=shape is not None,
             import_error=error,
             geojson=geojson,
-            max_kb=MAX_UPLOAD_BYTES // 1000,
+            max_kb=MAX_GEOJSON_BYTES // 1000,
         ),
         status,
     )
@@ -538,7 +546,7 @@ def import_zone(slug: str) -> Response | tuple[str, int]:
     upload = request.files.get("file")
     text: str | bytes
     if upload is not None and upload.filename:
-        text = upload.stream.read(MAX_UPLOAD_BYTES + 1)
+        text = upload.stream.read(MAX_GEOJSON_BYTES + 1)
     else:
         text = request.form.get("geojson", "").strip()
     if not text:
@@ -548,7 +556,7 @@ def import_zone(slug: str) -> Response | tuple[str, int]:
             status=400,
         )
     shown = text if isinstance(text, str) else ""
-    if len(text) > MAX_UPLOAD_BYTES:
+    if len(text) > MAX_GEOJSON_BYTES:
         shown = ""
     try:
         parsed = parse_zone_geojson(text, territory)

@@ -115,6 +115,30 @@ def test_import_a_geojson_file_then_clear_it(client, staff, territory, page):
     assert point_in_zone(territory, *CENTRE) and not point_in_zone(territory, *EAST)
 
 
+def test_a_pasted_contour_as_long_as_a_file_is_imported(client, staff, territory, page):
+    # Over Flask's 500 kB for a text field, under the editor's own 1 MB.
+    polygon = json.dumps(square(*EAST, half=0.02))
+    padded = polygon[:1] + " " * 700_000 + polygon[1:]
+    response = client.post(
+        f"{page}/import",
+        data={"csrf_token": csrf_token(client, page), "geojson": padded},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302, main_text(response.text)
+    db.session.expire_all()
+    assert point_in_zone(territory, *EAST)
+    too_long = polygon[:1] + " " * 1_010_000 + polygon[1:]
+    response = client.post(
+        f"{page}/import",
+        data={"csrf_token": csrf_token(client, page), "geojson": too_long},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "Le fichier dépasse 1 Mo : simplifiez le contour." in html.unescape(
+        main_text(response.text)
+    )
+
+
 @pytest.mark.parametrize(
     ("geojson", "message"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -76,12 +77,11 @@ def shops() -> tuple[str, int]:
     return _shops_page()
 
 
-@bp.post("/boutiques/<int:shop_id>/valider")
-@role_required(Role.STAFF)
-def approve_shop(shop_id: int) -> Response:
-    """Make a pending shop visible to residents and tell its owners."""
+def _decide_shop(decide: Callable[[], Shop | None], done: Callable[[Shop], str]) -> Response:
+    """Apply staff's decision on a pending shop and flash `done`; a shop decided on
+    meanwhile is flashed, an unknown one a 404."""
     try:
-        shop = onboarding.approve_shop(shop_id, current_user._get_current_object())
+        shop = decide()
     except onboarding.NotPending:
         db.session.rollback()
         flash(_("Cette boutique a déjà été traitée."), "error")
@@ -89,8 +89,19 @@ def approve_shop(shop_id: int) -> Response:
     if shop is None:
         abort(404)
     db.session.commit()
-    flash(_("%(name)s est validée : elle est visible des habitants.", name=shop.name), "success")
+    flash(done(shop), "success")
     return redirect(url_for("admin.shops"))
+
+
+@bp.post("/boutiques/<int:shop_id>/valider")
+@role_required(Role.STAFF)
+def approve_shop(shop_id: int) -> Response:
+    """Make a pending shop visible to residents and tell its owners."""
+    staff = current_user._get_current_object()
+    return _decide_shop(
+        lambda: onboarding.approve_shop(shop_id, staff),
+        lambda shop: _("%(name)s est validée : elle est visible des habitants.", name=shop.name),
+    )
 
 
 @bp.post("/boutiques/<int:shop_id>/refuser")
@@ -100,19 +111,11 @@ def refuse_shop(shop_id: int) -> Response | tuple[str, int]:
     form = RefuseShopForm()
     if not form.validate_on_submit():
         return _shops_page(refuse_form=form, refused_id=shop_id, status=422)
-    try:
-        shop = onboarding.refuse_shop(
-            shop_id, form.reason.data or "", current_user._get_current_object()
-        )
-    except onboarding.NotPending:
-        db.session.rollback()
-        flash(_("Cette boutique a déjà été traitée."), "error")
-        return redirect(url_for("admin.shops"))
-    if shop is None:
-        abort(404)
-    db.session.commit()
-    flash(_("%(name)s est refusée ; le motif lui est envoyé.", name=shop.name), "success")
-    return redirect(url_for("admin.shops"))
+    staff = current_user._get_current_object()
+    return _decide_shop(
+        lambda: onboarding.refuse_shop(shop_id, form.reason.data or "", staff),
+        lambda shop: _("%(name)s est refusée ; le motif lui est envoyé.", name=shop.name),
+    )
 
 
 @bp.post("/boutiques/invitations")

@@ -120,11 +120,23 @@ def test_refuse_with_reason_mails_it(client, pending):
     assert client.get(f"/boutiques/{shop.slug}").status_code == 404
 
 
-def test_unknown_shop_is_404(client, pending):
+@pytest.mark.parametrize("action", ["valider", "refuser"])
+def test_unknown_shop_is_404(client, pending, action):
     _shop, _owner, agent = pending
     login(client, agent.email, DEFAULT_PASSWORD)
-    response = client.post(f"{PAGE}/999999/valider", data={"csrf_token": csrf_token(client, PAGE)})
-    assert response.status_code == 404
+    data = {"csrf_token": csrf_token(client, PAGE), "reason": "Dossier incomplet."}
+    assert client.post(f"{PAGE}/999999/{action}", data=data).status_code == 404
+
+
+def test_a_shop_approved_meanwhile_cannot_be_refused(client, pending):
+    shop, _owner, agent = pending
+    login(client, agent.email, DEFAULT_PASSWORD)
+    data = {"csrf_token": csrf_token(client, PAGE), "reason": "Dossier incomplet."}
+    assert client.post(f"{PAGE}/{shop.id}/valider", data=data).status_code == 302
+    again = client.post(f"{PAGE}/{shop.id}/refuser", data=data, follow_redirects=True)
+    assert "déjà été traitée" in again.text
+    db.session.refresh(shop)
+    assert shop.status is ShopStatus.APPROVED and shop.refusal_reason is None
 
 
 def test_staff_invites_a_shop(client, pending):

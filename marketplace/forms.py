@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, Field, PasswordField, StringField
@@ -79,6 +80,16 @@ class NewAccountForm(FlaskForm):
         _l("J'accepte les conditions d'utilisation de Comptoir"),
         validators=[DataRequired(message=_l("Acceptez les conditions d'utilisation."))],
     )
+
+    def new_account(self) -> dict[str, str]:
+        """operations.sign_up's arguments, the account in the visitor's language."""
+        return {
+            "email": self.email.data or "",
+            "password": self.password.data or "",
+            "first_name": self.first_name.data or "",
+            "last_name": self.last_name.data or "",
+            "locale": str(get_locale() or "fr"),
+        }
 
     def validate_password(self, field: Field) -> None:
         """The password policy, checked with the other fields' errors."""

@@ -16,7 +16,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -97,13 +96,7 @@ def signup() -> Page:
     form = SignupForm()
     if form.validate_on_submit():
         try:
-            user = operations.sign_up(
-                email=form.email.data or "",
-                password=form.password.data or "",
-                first_name=form.first_name.data or "",
-                last_name=form.last_name.data or "",
-                locale=str(get_locale() or "fr"),
-            )
+            user = operations.sign_up(**form.new_account())
         except operations.FieldError as error:
             show_field_error(form, error)
         else:

@@ -128,13 +128,7 @@ def signup() -> Page:
             errors.update(error.errors)
         if isinstance(form, AccountShopSignupForm):
             try:
-                user = accounts.sign_up(
-                    email=form.email.data or "",
-                    password=form.password.data or "",
-                    first_name=form.first_name.data or "",
-                    last_name=form.last_name.data or "",
-                    locale=str(get_locale() or "fr"),
-                )
+                user = accounts.sign_up(**form.new_account())
             except FieldError as error:
                 errors.update(error.errors)
         else:

@@ -109,6 +109,14 @@ def test_signup_creates_a_logged_in_resident(client: FlaskClient) -> None:
     assert client.get(ACCOUNT).status_code == 200
 
 
+def test_signup_keeps_the_language_the_visitor_reads(client: FlaskClient) -> None:
+    data = signup_data(client)
+    response = client.post(SIGNUP, data=data, headers={"Accept-Language": "en"})
+    assert response.status_code == 302
+    user = find_user_by_email(str(data["email"]))
+    assert user is not None and user.locale == "en"
+
+
 def test_signup_taken_email(client: FlaskClient) -> None:
     existing = make_user()
     before = user_count()

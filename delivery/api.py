@@ -111,14 +111,14 @@ def _courier() -> Courier:
     return courier
 
 
-def _step(job_id: int, action: Callable[[DeliveryJob, Courier], None]) -> DeliveryJob:
-    courier = _courier()
+def _step(action: Callable[[Courier], DeliveryJob]) -> DeliveryJob:
+    """Run a step of the courier on a job and commit it: 404 for an unknown job or
+    another courier's, 422 on `code` for a wrong code, 409 when its state forbids it."""
     try:
-        job = jobs.held_job(job_id, courier)
+        job = action(_courier())
     except jobs.JobNotFound as exc:
+        db.session.rollback()
         fail(NotFound, exc.message)
-    try:
-        action(job, courier)
     except jobs.WrongCode as exc:
         db.session.rollback()
         field_error("code", exc.message)
@@ -127,6 +127,17 @@ def _step(job_id: int, action: Callable[[DeliveryJob, Courier], None]) -> Delive
         fail(Conflict, exc.message)
     db.session.commit()
     return job
+
+
+def _held_step(job_id: int, action: Callable[[DeliveryJob, Courier], None]) -> DeliveryJob:
+    """A step on a job the courier holds."""
+
+    def held(courier: Courier) -> DeliveryJob:
+        job = jobs.held_job(job_id, courier)
+        action(job, courier)
+        return job
+
+    return _step(held)
 
 
 @blp.route("/jobs")
@@ -169,16 +180,7 @@ class Accept(MethodView):
     @blp.alt_response(409, "CONFLICT")
     def post(self, job_id: int) -> Any:
         """Take the job: one courier per job, 409 for whoever comes second."""
-        try:
-            job = jobs.accept(job_id, _courier())
-        except jobs.JobNotFound as exc:
-            db.session.rollback()
-            fail(NotFound, exc.message)
-        except jobs.JobError as exc:
-            db.session.rollback()
-            fail(Conflict, exc.message)
-        db.session.commit()
-        return job
+        return _step(lambda courier: jobs.accept(job_id, courier))
 
 
 @blp.route("/jobs/<int:job_id>/pickup")
@@ -190,7 +192,7 @@ class PickUp(MethodView):
     @blp.alt_response(409, "CONFLICT")
     def post(self, args: dict[str, Any], job_id: int) -> Any:
         """At the shop, with the sub-order's pickup code."""
-        return _step(job_id, lambda job, c: jobs.pick_up(job, c, args["code"]))
+        return _held_step(job_id, lambda job, c: jobs.pick_up(job, c, args["code"]))
 
 
 @blp.route("/jobs/<int:job_id>/deliver")
@@ -202,7 +204,7 @@ class Deliver(MethodView):
     @blp.alt_response(409, "CONFLICT")
     def post(self, args: dict[str, Any], job_id: int) -> Any:
         """At the door, with the resident's delivery code as proof."""
-        return _step(job_id, lambda job, c: jobs.deliver(job, c, args["code"]))
+        return _held_step(job_id, lambda job, c: jobs.deliver(job, c, args["code"]))
 
 
 @blp.route("/jobs/<int:job_id>/fail")
@@ -214,4 +216,4 @@ class Fail(MethodView):
     @blp.alt_response(409, "CONFLICT")
     def post(self, args: dict[str, Any], job_id: int) -> Any:
         """Not delivered: the reason; the parcel goes back to the shop."""
-        return _step(job_id, lambda job, c: jobs.fail(job, c, args["reason"]))
+        return _held_step(job_id, lambda job, c: jobs.fail(job, c, args["reason"]))

@@ -417,3 +417,42 @@ def test_a_page_is_kept_under_the_arguments_its_view_reads_only(
     client.get(shop_path)
     assert _served_from_cache(client, count_queries, f"{shop_path}?ref=newsletter")[0]
     assert not _served_from_cache(client, count_queries, f"{shop_path}?page=2")[0]
+
+
+def test_a_page_rendered_for_the_cache_reads_without_a_transaction(
+    committed_app: Flask,
+) -> None:
+    """On the engine (as in production), a page rendered for the cache reads in
+    autocommit: no BEGIN and ROLLBACK round trips around its statements. A logged-in
+    visitor's page, which is never cached, keeps its transaction."""
+    from sqlalchemy import event
+
+    shop = ShopFactory()
+    product = ProductFactory(shop=shop, name="Lampe tempête")
+    VariantFactory(product=product, stock=3)
+    user = UserFactory()
+    db.session.commit()
+    path = f"/boutiques/{shop.slug}/{product.slug}"
+    before = committed_app.config["PAGE_CACHE_SECONDS"], committed_app.extensions["page_cache"]
+    committed_app.config["PAGE_CACHE_SECONDS"] = 60
+    committed_app.extensions["page_cache"] = page_cache.LocalStore()
+    autocommit: list[bool] = []
+
+    def seen(conn: Any, *_: Any) -> None:
+        autocommit.append(conn.connection.dbapi_connection.autocommit)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        page = committed_app.test_client().get(path)
+        assert page.status_code == 200 and "Lampe tempête" in page.text
+        assert autocommit and all(autocommit)
+        autocommit.clear()
+        member = committed_app.test_client()
+        with member.session_transaction() as session:
+            session["_user_id"] = user.get_id()
+            session["_fresh"] = True
+        assert "Lampe tempête" in member.get(path).text
+        assert autocommit and not any(autocommit)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+        committed_app.config["PAGE_CACHE_SECONDS"], committed_app.extensions["page_cache"] = before

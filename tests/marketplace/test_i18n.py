@@ -136,3 +136,14 @@ def test_status_labels_are_translated(app: Flask, module: str, mapping: str) -> 
     for key in labels:
         assert english[key] != key.value, f"{mapping}[{key!r}] shows the raw value"
         assert english[key] != french[key], f"{mapping}[{key!r}] has no English label"
+
+
+def test_template_text_follows_force_locale_within_a_request(app: Flask) -> None:
+    """Templates look their translations up once per request, yet a mail rendered in
+    the resident's language inside a French request is in that language."""
+    with app.test_request_context("/", headers={"Accept-Language": "fr"}):
+        template = app.jinja_env.from_string('{{ _("Panier") }} · {{ _("%(n)d articles", n=2) }}')
+        assert template.render() == "Panier · 2 articles"
+        with force_locale("en"):
+            assert template.render() == "Basket · 2 items"
+        assert template.render() == "Panier · 2 articles"

@@ -17,7 +17,10 @@ Celery's broker (tasks still run in-process).
 
 Invalidation: every key carries the versions of what its page shows, and the commit of
 a change bumps the versions it touches, so a change shows at once in the worker that
-made it and, with Redis, in every worker:
+made it and, with Redis, in every other worker within PAGE_CACHE_VERSION_MS (1 s, the
+time a worker trusts the versions it read). The first render of a shop's page in a
+process only learns the shop's id (its version, read after the render, could already
+be newer than what the page shows), so it is not kept:
 
 - `base`: trades, communes, the territory (every page shows some of them), and any
   change whose shop cannot be told (bulk statements the hooks cannot read);
@@ -357,13 +360,13 @@ def cached_page(
                 return result  # a redirect, an abort's response: never kept
             if slug is not None and g.page_cache_shop != known:
                 # First render of this slug in this process (or the slug changed
-                # shops): key it by the shop's version as read now.
-                if g.page_cache_shop is None:
-                    return result.replace(CSRF_PLACEHOLDER, csrf_token())
-                pages.shop_ids[slug] = g.page_cache_shop
-                names = [*scopes, shop_scope(g.page_cache_shop)]
-                versions = pages.versions(names)
-                key = _key(names, versions, basket_count, query) if versions is not None else None
+                # shops): learn its shop, keep nothing. The shop's version can only
+                # be read now, and a change committed during the render would
+                # have moved it already: the page would be kept under a version
+                # newer than what it shows.
+                if g.page_cache_shop is not None:
+                    pages.shop_ids[slug] = g.page_cache_shop
+                key = None
             if key is not None:
                 pages.set(key, result, seconds)
             return result.replace(CSRF_PLACEHOLDER, csrf_token())

@@ -58,6 +58,7 @@ def two_shops() -> dict[str, Any]:
 
 def _warm(client: Any, shops: dict[str, Any], *extra: str) -> None:
     for s in shops.values():
+        client.get(s["shop_path"])  # the first page of a shop learns its id, keeps nothing
         client.get(s["shop_path"])
         client.get(s["product_path"])
     for path in extra:
@@ -278,7 +279,8 @@ def test_page_cache_redis_url_alone_shares_pages_and_keeps_tasks_in_process(
     product_path, shop_path = two_shops["a"]["product_path"], two_shops["a"]["shop_path"]
     try:
         first, second = (w.test_client() for w in workers)
-        assert "Lampe A" in first.get(product_path).text  # rendered by the first
+        assert first.get(shop_path).status_code == 200  # learns the shop's id
+        assert "Lampe A" in first.get(product_path).text  # rendered and kept by the first
         # The second learns the shop's id with its first page of that shop ...
         assert second.get(shop_path).status_code == 200
         # ... then serves the product page the first rendered, without SQL.
@@ -414,6 +416,7 @@ def test_a_page_is_kept_under_the_arguments_its_view_reads_only(
     served, text = _served_from_cache(client, count_queries, "/recherche?q=lampe&tri=name")
     assert not served and "Lampe A" in text
     shop_path = two_shops["a"]["shop_path"]
+    client.get(shop_path)  # learns the shop's id
     client.get(shop_path)
     assert _served_from_cache(client, count_queries, f"{shop_path}?ref=newsletter")[0]
     assert not _served_from_cache(client, count_queries, f"{shop_path}?page=2")[0]
@@ -456,3 +459,27 @@ def test_a_page_rendered_for_the_cache_reads_without_a_transaction(
     finally:
         event.remove(db.engine, "before_cursor_execute", seen)
         committed_app.config["PAGE_CACHE_SECONDS"], committed_app.extensions["page_cache"] = before
+
+
+def test_a_change_made_while_a_shop_is_first_rendered_is_not_hidden(
+    page_cached: Flask, client: Any, count_queries: Any, two_shops: dict[str, Any]
+) -> None:
+    """The first render of a shop's page in a process learns the shop's id and keeps
+    nothing: its version can only be read after the render, and a change committed
+    meanwhile (here, by another worker) must not be hidden behind the old page."""
+    from shop.operations import search as ops
+
+    a = two_shops["a"]
+    original = ops.public_shop
+
+    def rendered_while_another_worker_commits(slug: str) -> Any:
+        shop = original(slug)
+        page_cached.extensions["page_cache"].bump([page_cache.shop_scope(shop.id)])
+        return shop
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ops, "public_shop", rendered_while_another_worker_commits)
+        assert client.get(a["shop_path"]).status_code == 200
+    served, _ = _served_from_cache(client, count_queries, a["shop_path"])
+    assert not served  # rendered again from the database
+    assert _served_from_cache(client, count_queries, a["shop_path"])[0]  # then kept

@@ -190,11 +190,17 @@ class RedisStore:
         seen = [self._seen.get(name) for name in names]
         if all(s is not None and s[0] > now for s in seen):
             return [s[1] for s in seen if s is not None]
+        # Every version this worker knows is read again in the same round trip (one
+        # per shop, a few hundred): product pages spread over every shop, and one
+        # read a second then serves them all.
+        wanted = list(dict.fromkeys([*names, *self._seen]))
         try:
-            values = self._redis.mget([VERSION_PREFIX + name for name in names])
+            values = self._redis.mget([VERSION_PREFIX + name for name in wanted])
         except self._errors:
             return None  # the store is down: do not cache
-        return self._remember(names, [int(v or 0) for v in values], now)
+        read = dict(zip(wanted, [int(v or 0) for v in values], strict=True))
+        self._remember(wanted, list(read.values()), now)
+        return [read[name] for name in names]
 
     def bump(self, names: Iterable[str]) -> None:
         names = list(names)

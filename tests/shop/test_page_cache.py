@@ -354,9 +354,14 @@ def test_a_worker_trusts_the_versions_it_read_for_a_second_only(
         writer.bump(["shop:1"])
         assert writer.versions(["shop:1"]) == [1]  # the worker that made the change
         assert reader.versions(["shop:1"]) == [0]  # still trusted
+        assert reader.versions(["shop:2"]) == [0]
+        writer.bump(["shop:2"])
         now[0] += 1.01
         assert reader.versions(["shop:1"]) == [1]
         assert reader.versions(["shop:1", "base"]) == [1, 0]  # one name never read: asked
+        # One stale name refreshed every name the worker knows, in the same round trip.
+        redis.Redis.from_url(url).flushdb()
+        assert reader.versions(["shop:2"]) == [1]
     finally:
         redis.Redis.from_url(url).flushdb()
 

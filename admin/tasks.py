@@ -22,7 +22,7 @@ from celery import Task
 from celery.schedules import crontab
 from flask import Flask, current_app
 
-from marketplace.extensions import after_commit, celery_app, db
+from marketplace.extensions import after_commit, celery_app, db, task_transaction
 from marketplace.models import utcnow
 
 from .settlement import operations
@@ -41,13 +41,9 @@ def run_settlements(period_start: str | None = None) -> int:
         start, end = operations.week_of(datetime.fromisoformat(period_start))
     else:
         start, end = operations.previous_week()
-    try:
+    with task_transaction():
         ids = operations.start_run(start, end)
         after_commit(lambda: _enqueue(ids))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return len(ids)
 
 
@@ -106,17 +102,13 @@ def reconcile(self: Task, day: str | None = None) -> int:
     else:
         start, end = reconciliation.previous_day()
     try:
-        report = reconciliation.reconcile(start, end)
-        db.session.commit()
+        with task_transaction():
+            report = reconciliation.reconcile(start, end)
     except PaymentError as exc:
-        db.session.rollback()
         countdown = min(3600, 300 * 2**self.request.retries)
         if self.app.conf.task_always_eager:
             countdown = 0
         raise self.retry(exc=exc, countdown=countdown) from exc
-    except Exception:
-        db.session.rollback()
-        raise
     return report.difference_count
 
 

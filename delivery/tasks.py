@@ -8,7 +8,7 @@ from datetime import datetime
 
 from flask import Flask
 
-from marketplace.extensions import celery_app, db
+from marketplace.extensions import celery_app, db, task_transaction
 
 from .models import DeliveryJob
 from .operations.dispatch import escalate, offer
@@ -27,25 +27,17 @@ BEAT_SCHEDULE = {
 @celery_app.task(name="delivery.dispatch_job")
 def dispatch_job(job_id: int) -> int:
     """Offer a new job to the nearest available couriers; returns how many."""
-    try:
+    with task_transaction():
         job = db.session.get(DeliveryJob, job_id, with_for_update=True)
         count = len(offer(job)) if job is not None else 0
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return count
 
 
 @celery_app.task(name="delivery.escalate_dispatch")
 def escalate_dispatch() -> tuple[int, int]:
     """Re-offer wider the jobs nobody accepted in time, flag the rest for staff."""
-    try:
+    with task_transaction():
         result = escalate()
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return result
 
 
@@ -57,15 +49,11 @@ def plan_rounds(territory_id: int, slot_start: str) -> list[int]:
     if start.tzinfo is None:
         raise ValueError("slot_start needs its UTC offset")
     try:
-        made = [r.id for r in plan_slot(territory_id, start)]
-        db.session.commit()
+        with task_transaction():
+            made = [r.id for r in plan_slot(territory_id, start)]
     except RoundError as exc:
-        db.session.rollback()
         log.warning("rounds of territory %s not planned: %s", territory_id, exc.message)
         return []
-    except Exception:
-        db.session.rollback()
-        raise
     return made
 
 

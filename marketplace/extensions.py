@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from celery import Celery, Task
@@ -157,6 +158,18 @@ def after_commit(callback: Callable[[], Any]) -> None:
     """
     session = db.session()
     session.info.setdefault("after_commit", []).append(callback)
+
+
+@contextmanager
+def task_transaction() -> Iterator[None]:
+    """A task's one transaction: committed when the block ends, rolled back on any
+    error, which goes on to the task (its retry or its failure)."""
+    try:
+        yield
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
 
 
 @event.listens_for(Session, "after_commit")

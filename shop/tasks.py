@@ -10,7 +10,7 @@ from __future__ import annotations
 from celery.schedules import crontab
 from flask import Flask
 
-from marketplace.extensions import celery_app, db
+from marketplace.extensions import celery_app, task_transaction
 from marketplace.models import utcnow
 
 from .operations.orders import cancel_uncollected
@@ -22,12 +22,8 @@ from .operations.reservations import release_expired
 @celery_app.task(name="shop.cancel_uncollected_orders")
 def cancel_uncollected_orders() -> int:
     """Cancel and refund the click-and-collect orders left uncollected (idempotent)."""
-    try:
+    with task_transaction():
         cancelled = cancel_uncollected(utcnow())
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return len(cancelled)
 
 
@@ -37,12 +33,8 @@ def cancel_uncollected_orders() -> int:
 @celery_app.task(name="shop.release_expired_reservations")
 def release_expired_reservations() -> int:
     """Give back the stock of unpaid orders whose reservation expired (idempotent)."""
-    try:
+    with task_transaction():
         released = release_expired(utcnow())
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return released
 
 

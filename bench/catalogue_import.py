@@ -370,13 +370,13 @@ def main(argv: list[str] | None = None) -> int:
         parse_per_row = (large[6] - small[6]) / (large[1] - small[1])
         print(
             f"  {fmt:10} {small[7] / 1024:,.0f} KB at {small[1]:,} rows → "
-            f"{large[7] / 1024:,.0f} KB at {large[1]:,} rows: +{per_row:.0f} bytes a row "
-            f"(the plain parse: +{parse_per_row:.0f} bytes a row)"
+            f"{large[7] / 1024:,.0f} KB at {large[1]:,} rows: {per_row:+.0f} bytes a row "
+            f"(the plain parse: {parse_per_row:+.0f} bytes a row)"
         )
     print(
-        "  kept for the whole file: each SKU (duplicates are reported with their first "
-        "row) and, per product, a 16-byte key, 41 bytes of field hashes and a few flags; "
-        "rows, catalogue lookups and writes are per batch of 500 rows"
+        "  held per batch of 500 rows: the rows, their catalogue lookups and writes, and "
+        "what they need of the file read so far (each SKU's first row, each product's "
+        "first row and fields), which is kept in two temporary tables"
     )
     return 1 if failed and strict else 0
 

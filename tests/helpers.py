@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 
@@ -51,3 +53,21 @@ def main_text(html: str) -> str:
     """The text of a page's <main>, for readable assertion messages."""
     main = html.split('id="main"', 1)[-1].split("</main>", 1)[0]
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main)).strip()
+
+
+def embedded_app(database: Path, **config: object) -> Flask:
+    """Another app in the embedded mode: SQLite at `database`, tasks run in-process
+    (pair it with the `restore_celery` fixture)."""
+    from marketplace import create_app
+
+    return create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+            "CELERY": {"broker_url": "memory://", "task_always_eager": True},
+            # The limiter is one object per process: another app must not re-enable it.
+            "RATELIMIT_ENABLED": False,
+            **config,
+        }
+    )

@@ -24,7 +24,7 @@ from tests.factories import (
     TradeFactory,
     VariantFactory,
 )
-from tests.helpers import main_text
+from tests.helpers import embedded_app, main_text
 
 # Monday 10:00 in Paris (winter time): the factories' shops are open (Mon-Sat 9-19).
 MONDAY_10H = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -325,18 +325,7 @@ def db_text(sql: str) -> Any:
 def test_sqlite_search_with_fts5(tmp_path: Path, restore_celery: None) -> None:
     from flask_migrate import upgrade
 
-    from marketplace import create_app
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'embedded.sqlite3'}",
-            "CELERY": {"broker_url": "memory://", "task_always_eager": True},
-            "SERVER_NAME": "embedded.test",
-            "RATELIMIT_ENABLED": False,
-        }
-    )
+    app = embedded_app(tmp_path / "embedded.sqlite3", SERVER_NAME="embedded.test")
     with app.app_context():
         upgrade()
         territory = TerritoryFactory()
@@ -383,18 +372,7 @@ def test_sqlite_search_with_fts5(tmp_path: Path, restore_celery: None) -> None:
 def test_sqlite_downgrade_removes_the_fts_tables(tmp_path: Path, restore_celery: None) -> None:
     from flask_migrate import downgrade, upgrade
 
-    from marketplace import create_app
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'down.sqlite3'}",
-            "CELERY": {"broker_url": "memory://", "task_always_eager": True},
-            # The limiter is one object per process: another app must not re-enable it.
-            "RATELIMIT_ENABLED": False,
-        }
-    )
+    app = embedded_app(tmp_path / "down.sqlite3")
     with app.app_context():
         upgrade()
         downgrade(revision="0002_reservation")

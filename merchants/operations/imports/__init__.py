@@ -2,9 +2,9 @@
 all or nothing, creating or updating products and variants by SKU.
 
 The file is read as a stream, one row at a time (csv.reader over a bounded line
-iterator; openpyxl's streaming sheet parser), so memory does not grow with the file:
-what is kept per row is its SKU (duplicates) and, per product, hashes of its first
-row's fields. The
+iterator; expat over the sheet's XML), and memory does not grow with the file: what
+later rows need of earlier ones (each SKU's first row, to report a duplicate; each
+product's first row and the hashes of its fields) is kept in temporary tables. The
 values are checked with the catalogue's own parsers and rules (`catalogue.parse_*`,
 `text_error`, `lacks_price`, `slug_base`); the rows are handled in batches: the
 catalogue is looked up per batch, and the writes (COPY on PostgreSQL) happen per batch
@@ -15,10 +15,11 @@ one product. An empty cell leaves the current value (or the default for somethin
 new). Text cells starting with = + - @ are flagged and kept as plain text; a leading
 apostrophe before them (how the export protects them) is removed.
 
-The package: `common` (columns, limits, the report), `readers` (CSV and XLSX read as
-streams), `rows` (the catalogue as the rows need it, one row's cells), `importer` (the
-checks, batch by batch), `writes` (a batch's inserts and updates), `jobs` (the
-uploaded file as a job). Everything public is re-exported here, so
+The package: `common` (columns, limits, the report), `sources` (the file, the header),
+`readers` and `xlsx` (CSV and XLSX read as streams), `rows` (the catalogue as the rows
+need it, one row's cells), `seen` (what the rows read so far leave for the later
+ones), `importer` (the checks, batch by batch), `writes` (a batch's inserts and
+updates), `jobs` (the uploaded file as a job). Everything public is re-exported here, so
 `from merchants.operations import imports` works as before.
 """
 

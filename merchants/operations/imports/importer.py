@@ -4,9 +4,9 @@ batches, all or nothing.
 The rows are handled in chunks of `BATCH_ROWS`: the chunk's SKUs, product refs and
 names are looked up in the catalogue in two queries, then each row is checked in
 file order (so the problems come out in file order), and when applying, the chunk's
-products and variants are written at once (PostgreSQL: variants with COPY). Across
-chunks only the SKUs seen (duplicates are reported with their first row) and one
-small record per product of the file are kept.
+products and variants are written at once (PostgreSQL: variants with COPY). What
+a chunk needs of the earlier ones (its SKUs' first rows, its products) is loaded from
+temporary tables (`seen`) and what it adds stored back, so memory follows the chunk.
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ from .rows import (
     _signature,
     _unprotect,
 )
+from .seen import _Seen
 from .sources import Table
 from .writes import _Writes
+
+_CACHED_VALUES = 64
 
 
 class _Importer:
@@ -49,7 +52,8 @@ class _Importer:
         self.write = write
         self.progress = progress
         self.catalogue = _Catalogue(shop.id)
-        self.groups: dict[bytes, _Group] = {}  # _group_key → the product's group
+        # What the batch's rows need of the file read so far (`_Seen.load`), and add.
+        self.groups: dict[str, _Group] = {}  # _group_key → the product's group
         self.skus: dict[str, int] = {}  # SKU → first row
         self.writes = _Writes(shop.id) if write else None
         self.columns: dict[str, int] = {}
@@ -99,7 +103,8 @@ class _Importer:
                 result = (True, parser(raw))
             except ValueError as exc:
                 result = (False, str(exc))
-            cache[raw] = result
+            if len(cache) < _CACHED_VALUES:  # a hostile file's distinct values: not kept
+                cache[raw] = result
         if not result[0]:
             self._error(row, column, result[1])
             return None
@@ -109,6 +114,7 @@ class _Importer:
 
     def run(self, table: Table) -> None:
         self.columns = table.columns
+        self.seen = _Seen()
         report = self.report
         chunk: list[tuple[int, Sequence[Any]]] = []
         for number, cells in table.rows:
@@ -124,6 +130,7 @@ class _Importer:
         if chunk:
             self._chunk(chunk)
         self._check_publication()
+        self.seen.close()
         if self.progress is not None:
             self.progress(report.rows)
 
@@ -131,26 +138,30 @@ class _Importer:
         """Look up what the chunk's rows refer to, check each row, write them."""
         skus: set[str] = set()
         slugs: set[str] = set()
-        names: set[str] = set()
+        names: dict[str, str] = {}  # _group_key → casefolded name
         for _number, cells in chunk:
-            sku = self._key_text(cells, "sku")
-            if sku and sku not in self.skus:
+            if sku := self._key_text(cells, "sku"):
                 skus.add(sku)
-            ref = self._key_text(cells, "product_ref")
-            if ref:
+            if ref := self._key_text(cells, "product_ref"):
                 slugs.add(slugify(ref)[: cat.SLUG_MAX])
-            else:
-                name = self._key_text(cells, "product_name")
-                if name and _group_key("name", name.casefold()) not in self.groups:
-                    names.add(name.casefold())
-        self.catalogue.fetch(skus, slugs, names)
+            elif name := self._key_text(cells, "product_name"):
+                names[_group_key("name", name.casefold())] = name.casefold()
+        keys = {_group_key("ref", slug) for slug in slugs} | names.keys()
+        self.skus, self.groups = self.seen.load(skus, keys)
+        # A SKU or product of an earlier batch is not looked up again.
+        self.catalogue.fetch(
+            skus.difference(self.skus),
+            slugs,
+            [name for key, name in names.items() if key not in self.groups],
+        )
         for number, cells in chunk:
             self._row(number, cells)
         if self.writes is not None:
             if self.report.ok:
-                self.writes.flush()
+                self.writes.flush()  # gives the new products their ids
             else:
                 self.writes = None  # nothing will be written: stop queueing
+        self.seen.store(self.skus, self.groups)
         if self.progress is not None:
             self.progress(self.report.rows)
 
@@ -341,6 +352,6 @@ class _Importer:
             self.report.unchanged += 1
 
     def _check_publication(self) -> None:
-        for group in self.groups.values():
-            if not group.errors and cat.lacks_price(group.status, group.priced):
+        for group in self.seen.products():
+            if cat.lacks_price(group.status, group.priced):
                 self._error(group.first_row, "status", cat.publication_message())

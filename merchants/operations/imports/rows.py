@@ -191,10 +191,11 @@ def _differing(first: bytes, later: bytes) -> int | None:
     return None
 
 
-def _group_key(kind: str, text_value: str) -> bytes:
+def _group_key(kind: str, text_value: str) -> str:
     """The key of a product of the file ("ref" and its slug, or "name" and its
-    casefolded name) as a 16-byte digest: small, and no two products share one."""
-    return hashlib.blake2b(f"{kind}\0{text_value}".encode(), digest_size=16).digest()
+    casefolded name) as the hex of a 16-byte digest: short, and no two products
+    share one."""
+    return hashlib.blake2b(f"{kind}\0{text_value}".encode(), digest_size=16).hexdigest()
 
 
 def _cell(cells: Sequence[Any], index: int | None) -> str:

@@ -31,6 +31,15 @@ _VARIANT_COPY = (
 )
 
 
+@contextmanager
+def copy_rows(statement: str) -> Iterator[Any]:
+    """A COPY … FROM STDIN on the session's connection, in its transaction."""
+    driver = db.session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        yield copy
+
+
 class _Writes:
     """What one chunk changes, written by `flush`."""
 
@@ -101,7 +110,7 @@ class _Writes:
                     )
                 )
             )
-            with self._copy(_PRODUCT_COPY) as copy:
+            with copy_rows(_PRODUCT_COPY) as copy:
                 for product_id, row in zip(ids, rows, strict=True):
                     copy.write_row(
                         (
@@ -119,14 +128,6 @@ class _Writes:
                     )
         for (group, _base, _values), product_id in zip(self.new_products, ids, strict=True):
             group.product_id = product_id
-
-    @contextmanager
-    def _copy(self, statement: str) -> Iterator[Any]:
-        """A COPY … FROM STDIN on the session's connection, in its transaction."""
-        driver = db.session.connection().connection.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            yield copy
 
     def _insert_variants(self) -> None:
         session = db.session
@@ -147,7 +148,7 @@ class _Writes:
                 ],
             )
             return
-        with self._copy(_VARIANT_COPY) as copy:
+        with copy_rows(_VARIANT_COPY) as copy:
             for group, (sku, price, stock, ean, weight, options) in self.new_variants:
                 copy.write_row(
                     (

@@ -42,8 +42,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import i18n, security
+    from . import i18n, security, sessions
 
+    app.session_interface = sessions.CookieSessions()
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
     login_manager.init_app(app)

@@ -357,8 +357,10 @@ def cached_page(
                 if body is not None:
                     return body.replace(CSRF_PLACEHOLDER, csrf_token())
             g.page_cache_rendering, g.page_cache_shop = True, None
-            _read_without_transaction()
             try:
+                # Inside: a database out of reach fails here, and the error page
+                # must get the session's token, not the placeholder.
+                _read_without_transaction()
                 result = view(*args, **kwargs)
             finally:
                 g.page_cache_rendering = False

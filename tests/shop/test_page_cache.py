@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import update
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import event, update
+from sqlalchemy.exc import OperationalError
 
 from marketplace.extensions import db
 from merchants.models import Variant
@@ -488,3 +490,36 @@ def test_a_change_made_while_a_shop_is_first_rendered_is_not_hidden(
     served, _ = _served_from_cache(client, count_queries, a["shop_path"])
     assert not served  # rendered again from the database
     assert _served_from_cache(client, count_queries, a["shop_path"])[0]  # then kept
+
+
+def test_a_page_that_cannot_reach_the_database_shows_an_error_page_with_a_real_token(
+    committed_app: Flask, restore_celery: None
+) -> None:
+    """The database goes away before a page is rendered for the cache: the visitor
+    gets the error page, and its forms (the language switch) carry the session's
+    token, not the cache's placeholder, so they still work."""
+    from marketplace import create_app
+    from tests.conftest import TEST_CONFIG
+
+    served = create_app(dict(TEST_CONFIG, TESTING=False, PAGE_CACHE_SECONDS=60))
+    served.extensions["page_cache"] = page_cache.LocalStore()
+    client = served.test_client()
+    assert client.get("/").status_code == 200  # the header's territory is then in memory
+    engine = served.extensions["sqlalchemy_engine"]
+    engine.dispose()
+
+    def unreachable(*_: Any) -> Any:
+        raise OperationalError("connect", {}, ConnectionRefusedError("database down"))
+
+    event.listen(engine, "do_connect", unreachable)
+    try:
+        page = client.get("/recherche?q=lampe")
+    finally:
+        event.remove(engine, "do_connect", unreachable)
+    assert page.status_code == 500 and "Une erreur est survenue" in page.text
+    assert page_cache.CSRF_PLACEHOLDER not in page.text
+    with client.session_transaction() as session:
+        raw = session["csrf_token"]
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    signer = URLSafeTimedSerializer(served.config["SECRET_KEY"], salt="wtf-csrf-token")
+    assert signer.loads(token) == raw

@@ -218,6 +218,11 @@ class RedisStore:
     def _remember(self, names: Sequence[str], values: list[int], now: float) -> list[int]:
         until = now + self._version_seconds
         for name, value in zip(names, values, strict=True):
+            kept = self._seen.get(name)
+            if kept is not None and kept[0] > now and kept[1] > value:
+                # Another thread of this worker bumped it (gthread) while this
+                # answer was on its way: the older version must not hide its change.
+                continue
             self._seen[name] = (until, value)
         return values
 

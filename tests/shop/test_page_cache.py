@@ -523,3 +523,43 @@ def test_a_page_that_cannot_reach_the_database_shows_an_error_page_with_a_real_t
     token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     signer = URLSafeTimedSerializer(served.config["SECRET_KEY"], salt="wtf-csrf-token")
     assert signer.loads(token) == raw
+
+
+def test_a_version_read_while_the_same_worker_commits_does_not_hide_its_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """gthread workers: one thread reads the versions from Redis while another, in the
+    same worker, commits a change and bumps them. The read's answer left Redis before
+    the bump: it must not put the older version back in front of the newer one."""
+    import os
+
+    import redis
+
+    from tests.conftest import service_missing
+
+    url = f"redis://127.0.0.1:6379/{int(os.environ.get('INTEGRATION_REDIS_DB', '5'))}"
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.RedisError as exc:
+        service_missing("Redis", exc)
+    now = [100.0]
+    worker = page_cache.RedisStore(url, version_seconds=1.0, clock=lambda: now[0])
+    read = worker._redis.mget
+
+    def read_then_another_thread_commits(keys: Any) -> Any:
+        values = read(keys)  # the answer, as Redis sent it ...
+        now[0] += 0.001
+        worker.bump(["shop:1"])  # ... before the other thread's bump
+        return values
+
+    try:
+        assert worker.versions(["shop:1"]) == [0]
+        now[0] += 1.01  # no longer trusted: the next page reads again
+        monkeypatch.setattr(worker._redis, "mget", read_then_another_thread_commits)
+        worker.versions(["shop:1"])
+        monkeypatch.undo()
+        assert worker.versions(["shop:1"]) == [1]  # the change shows at once
+        worker.bump(["shop:1"])
+        assert worker.versions(["shop:1"]) == [2]
+    finally:
+        redis.Redis.from_url(url).flushdb()

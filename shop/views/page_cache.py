@@ -41,7 +41,6 @@ them, keeps its limits.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import threading
 import time
@@ -68,6 +67,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 CSRF_PLACEHOLDER = "csrf-placeholder-1b7e3c"
 DEFAULT_SECONDS = 60
 DEFAULT_VERSION_MS = 1000
+REDIS_PAUSE_SECONDS = 1.0  # after a failure, a worker reads nothing from Redis this long
 LOCAL_MAX_BYTES = 64 * 1024 * 1024  # per process, without Redis (characters, roughly bytes)
 SHOP_TABLES = frozenset({"shop", "opening_hours", "closure"})
 CATALOGUE_TABLES = frozenset({"product", "variant"})
@@ -143,7 +143,12 @@ class RedisStore:
     key, so a copy in memory is never served after a change; a worker trusts the
     versions it read for `version_seconds` (1 by default) before asking Redis again,
     so a change made by another worker shows there within that time (at once in the
-    worker that made it), and a cached page costs no round trip to Redis."""
+    worker that made it), and a cached page costs no round trip to Redis.
+
+    When Redis fails (down, or hung until the half-second timeout), the worker stops
+    reading from it for REDIS_PAUSE_SECONDS and renders without the cache: a page
+    would otherwise wait for the timeout several times (its versions, its shop's
+    panel, the territory) on every request. Bumps are always sent."""
 
     def __init__(
         self,
@@ -160,12 +165,13 @@ class RedisStore:
         self._version_seconds = version_seconds
         self._clock = clock
         self._seen: dict[str, tuple[float, int]] = {}  # name -> (trusted until, version)
+        self._paused_until = 0.0
         self.shop_ids: dict[str, int] = {}
         self.memo: dict[str, Any] = {}
 
     def get(self, key: str) -> str | None:
         value = self._local.get(key)
-        if value is not None:
+        if value is not None or self._paused():
             return value
         try:
             pipeline = self._redis.pipeline(transaction=False)
@@ -173,6 +179,7 @@ class RedisStore:
             pipeline.pttl(key)
             value, left_ms = pipeline.execute()
         except self._errors:
+            self._pause()
             return None
         if not isinstance(value, str):
             return None
@@ -182,14 +189,20 @@ class RedisStore:
 
     def set(self, key: str, value: str, seconds: int) -> None:
         self._local.set(key, value, seconds)
-        with contextlib.suppress(*self._errors):
+        if self._paused():
+            return
+        try:
             self._redis.set(key, value, ex=seconds)
+        except self._errors:
+            self._pause()
 
     def versions(self, names: Sequence[str]) -> list[int] | None:
         now = self._clock()
         seen = [self._seen.get(name) for name in names]
         if all(s is not None and s[0] > now for s in seen):
             return [s[1] for s in seen if s is not None]
+        if self._paused():
+            return None
         # Every version this worker knows is read again in the same round trip (one
         # per shop, a few hundred): product pages spread over every shop, and one
         # read a second then serves them all.
@@ -197,6 +210,7 @@ class RedisStore:
         try:
             values = self._redis.mget([VERSION_PREFIX + name for name in wanted])
         except self._errors:
+            self._pause()
             return None  # the store is down: do not cache
         read = dict(zip(wanted, [int(v or 0) for v in values], strict=True))
         self._remember(wanted, list(read.values()), now)
@@ -212,8 +226,15 @@ class RedisStore:
         except self._errors:
             for name in names:  # ask Redis again rather than trust what it may have lost
                 self._seen.pop(name, None)
+            self._pause()
             return
         self._remember(names, [int(v) for v in values], self._clock())
+
+    def _paused(self) -> bool:
+        return self._clock() < self._paused_until
+
+    def _pause(self) -> None:
+        self._paused_until = self._clock() + REDIS_PAUSE_SECONDS
 
     def _remember(self, names: Sequence[str], values: list[int], now: float) -> list[int]:
         until = now + self._version_seconds

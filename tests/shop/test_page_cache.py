@@ -563,3 +563,35 @@ def test_a_version_read_while_the_same_worker_commits_does_not_hide_its_change(
         assert worker.versions(["shop:1"]) == [2]
     finally:
         redis.Redis.from_url(url).flushdb()
+
+
+def test_a_worker_leaves_an_unreachable_redis_alone_for_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis down or hung: every page would wait for its timeout (half a second) once
+    for its versions, once for the shop's panel and once for the territory, on every
+    request. After a failure the worker renders without the cache for a second,
+    without asking; a change's bump is still sent (it must not be lost)."""
+    now = [100.0]
+    worker = page_cache.RedisStore("redis://127.0.0.1:1/0", clock=lambda: now[0])
+    pool = worker._redis.connection_pool
+    asked: list[int] = []
+    connect = pool.get_connection
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        asked.append(1)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "get_connection", counted)
+    assert worker.versions(["base", "shop:1"]) is None and asked
+    tried = len(asked)
+    assert worker.versions(["base"]) is None
+    assert worker.get("comptoir:page:x") is None
+    worker.set("comptoir:page:x", "page", 60)
+    assert len(asked) == tried  # left alone
+    assert worker.get("comptoir:page:x") == "page"  # the worker's own copy still serves
+    worker.bump(["shop:1"])
+    assert len(asked) > tried  # a change is always sent
+    tried = len(asked)
+    now[0] += 1.01
+    assert worker.versions(["base"]) is None and len(asked) > tried  # asked again

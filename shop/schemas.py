@@ -20,7 +20,7 @@ from merchants.models import Shop
 from merchants.operations import PARIS, is_open, next_open_moment
 
 from .models import OrderStatus, PaymentStatus, SubOrder, SubOrderStatus
-from .operations import MAX_QUANTITY
+from .operations import MAX_QUANTITY, available
 from .operations.search import (
     MAX_PRICE_CENTS,
     MAX_QUERY_LENGTH,
@@ -28,7 +28,7 @@ from .operations.search import (
     StockState,
     min_price_cents,
     product_stock_state,
-    stock_state,
+    variant_stock_state,
 )
 
 SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,199}$", error="Identifiant (slug) invalide.")
@@ -96,7 +96,9 @@ def _enum(enum_cls: Any, **kwargs: Any) -> fields.Enum:
     return fields.Enum(enum_cls, by_value=True, **kwargs)
 
 
-STOCK_STATE_HELP = "in_stock; few_left (5 or fewer); sold_out"
+STOCK_STATE_HELP = (
+    "in_stock; few_left (5 or fewer); made_to_order (none ready, made when ordered); sold_out"
+)
 SEARCH_SORTS = ("relevance", "price_asc", "price_desc", "name")
 
 
@@ -250,12 +252,12 @@ class VariantSchema(Schema):
     options = fields.Dict(keys=fields.String(), values=fields.String())
     price_cents = fields.Integer(metadata={"description": "Price TTC in cents"})
     stock_state = ComputedString(
-        lambda v: stock_state(v.stock).value,
+        lambda v: variant_stock_state(v).value,
         validate=validate.OneOf([s.value for s in StockState]),
         metadata={"description": STOCK_STATE_HELP},
     )
     max_quantity = ComputedInteger(
-        lambda v: max(0, min(v.stock, MAX_QUANTITY)),
+        lambda v: max(0, min(available(v), MAX_QUANTITY)),
         metadata={"description": "The most a basket line may hold now"},
     )
 
@@ -338,7 +340,7 @@ class BasketItemSchema(Schema):
     vat_rate_bp = ComputedInteger(lambda i: i.variant.product.vat_rate_bp)
     quantity = fields.Integer()
     total_cents = fields.Integer()
-    max_quantity = ComputedInteger(lambda i: max(0, min(i.variant.stock, MAX_QUANTITY)))
+    max_quantity = ComputedInteger(lambda i: max(0, min(available(i.variant), MAX_QUANTITY)))
 
 
 class BasketShopSchema(Schema):

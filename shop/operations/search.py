@@ -148,12 +148,14 @@ SORT_LABELS: dict[Sort, LazyString] = {
 class StockState(enum.StrEnum):
     IN_STOCK = "in_stock"
     FEW_LEFT = "few_left"
+    MADE_TO_ORDER = "made_to_order"  # none ready, made when ordered
     SOLD_OUT = "sold_out"
 
 
 STOCK_LABELS: dict[StockState, LazyString] = {
     StockState.IN_STOCK: _l("En stock"),
     StockState.FEW_LEFT: _l("Plus que quelques pièces"),
+    StockState.MADE_TO_ORDER: _l("Sur commande"),
     StockState.SOLD_OUT: _l("Épuisé"),
 }
 
@@ -166,8 +168,20 @@ def stock_state(stock: int) -> StockState:
     return StockState.IN_STOCK
 
 
+def variant_stock_state(variant: Variant | VariantView) -> StockState:
+    """What a resident is told of one variant: made to order once none is ready."""
+    if variant.stock <= 0 and variant.made_to_order:
+        return StockState.MADE_TO_ORDER
+    return stock_state(variant.stock)
+
+
 def product_stock_state(product: Product | ProductView) -> StockState:
-    return stock_state(sum(v.stock for v in product.variants))
+    """The product's variants together: made to order when none is ready but one can
+    be made."""
+    stock = sum(v.stock for v in product.variants)
+    if stock <= 0 and any(v.made_to_order for v in product.variants):
+        return StockState.MADE_TO_ORDER
+    return stock_state(stock)
 
 
 def min_price_cents(product: Product) -> int | None:
@@ -599,6 +613,7 @@ class VariantView:
     options: dict[str, Any]
     price_cents: int
     stock: int
+    made_to_order: bool
 
     @property
     def label(self) -> str:
@@ -641,6 +656,7 @@ _PRODUCT_VIEW = (
         Variant.options,
         Variant.price_cents,
         Variant.stock,
+        Variant.made_to_order,
     )
     .select_from(Product)
     .join(Shop, Shop.id == Product.shop_id)
@@ -672,7 +688,7 @@ def product_view(shop_slug: str, product_slug: str) -> ProductView | None:
         merchant_pick=first.merchant_pick,
         shop=ShopRef(first.shop_id, first.shop_slug, first.shop_name),
         variants=tuple(
-            VariantView(r.variant_id, r.options or {}, r.price_cents, r.stock)
+            VariantView(r.variant_id, r.options or {}, r.price_cents, r.stock, r.made_to_order)
             for r in rows
             if r.variant_id is not None
         ),
@@ -860,8 +876,8 @@ def _product_select(params: SearchParams, now: datetime, match: _TextMatch | Non
         price_conditions.append(Variant.price_cents >= params.price_min_cents)
     if params.price_max_cents is not None:
         price_conditions.append(Variant.price_cents <= params.price_max_cents)
-    if params.in_stock:
-        price_conditions.append(Variant.stock > 0)
+    if params.in_stock:  # orderable now: ready, or made when ordered
+        price_conditions.append(or_(Variant.stock > 0, Variant.made_to_order.is_(True)))
     if price_conditions:
         # One variant must meet them all: in stock at a price within the range.
         conditions.append(exists().where(Variant.product_id == Product.id, *price_conditions))

@@ -137,6 +137,11 @@ def shop_page(slug: str) -> str:
     )
 
 
+# Its name carries the cached JSON's shape: a release that changes it changes the name,
+# so workers of two releases never read each other's panels.
+PANEL_FRAGMENT = "product-panel-2"
+
+
 @dataclass(frozen=True)
 class ShopPanel:
     """What a product page shows of its shop, as HTML: advice and fulfilment times,

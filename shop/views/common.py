@@ -19,7 +19,12 @@ from marketplace.models import FulfilmentMethod, Territory
 from merchants.models import Trade
 
 from ..models import SubOrderStatus
-from ..operations.search import STOCK_LABELS, StockState, stock_state
+from ..operations.search import (
+    STOCK_LABELS,
+    StockState,
+    product_stock_state,
+    variant_stock_state,
+)
 from . import page_cache
 
 bp = Blueprint(
@@ -139,8 +144,12 @@ class PageText:
             "closed": gettext("Fermé"),
         }
 
-    def stock_label(self, stock: int) -> tuple[StockState, str]:
-        state = stock_state(stock)
+    def variant_stock(self, variant: Any) -> tuple[StockState, str]:
+        state = variant_stock_state(variant)
+        return state, self.stock[state]
+
+    def product_stock(self, product: Any) -> tuple[StockState, str]:
+        state = product_stock_state(product)
         return state, self.stock[state]
 
     def vat(self, rate_bp: int) -> str:

@@ -148,7 +148,10 @@ class RedisStore:
     When Redis fails (down, or hung until the half-second timeout), the worker stops
     reading from it for REDIS_PAUSE_SECONDS and renders without the cache: a page
     would otherwise wait for the timeout several times (its versions, its shop's
-    panel, the territory) on every request. Bumps are always sent."""
+    panel, the territory) on every request. Bumps are always sent; one Redis did not
+    take is sent again with this worker's next read of the versions or next bump, so a change
+    committed while Redis was away still empties the other workers' pages once it is
+    back (instead of leaving them up to their expiry)."""
 
     def __init__(
         self,
@@ -166,6 +169,7 @@ class RedisStore:
         self._clock = clock
         self._seen: dict[str, tuple[float, int]] = {}  # name -> (trusted until, version)
         self._paused_until = 0.0
+        self._unsent: set[str] = set()  # bumps Redis did not take
         self.shop_ids: dict[str, int] = {}
         self.memo: dict[str, Any] = {}
 
@@ -203,6 +207,10 @@ class RedisStore:
             return [s[1] for s in seen if s is not None]
         if self._paused():
             return None
+        if self._unsent:
+            self.bump(())
+            if self._paused():
+                return None
         # Every version this worker knows is read again in the same round trip (one
         # per shop, a few hundred): product pages spread over every shop, and one
         # read a second then serves them all.
@@ -217,7 +225,9 @@ class RedisStore:
         return [read[name] for name in names]
 
     def bump(self, names: Iterable[str]) -> None:
-        names = list(names)
+        names = list(dict.fromkeys([*self._unsent, *names]))
+        if not names:
+            return
         try:
             pipeline = self._redis.pipeline(transaction=False)
             for name in names:
@@ -226,8 +236,10 @@ class RedisStore:
         except self._errors:
             for name in names:  # ask Redis again rather than trust what it may have lost
                 self._seen.pop(name, None)
+            self._unsent.update(names)
             self._pause()
             return
+        self._unsent.difference_update(names)
         self._remember(names, [int(v) for v in values], self._clock())
 
     def _paused(self) -> bool:

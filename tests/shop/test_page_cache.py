@@ -595,3 +595,37 @@ def test_a_worker_leaves_an_unreachable_redis_alone_for_a_second(
     tried = len(asked)
     now[0] += 1.01
     assert worker.versions(["base"]) is None and len(asked) > tried  # asked again
+
+
+def test_a_bump_redis_did_not_take_is_sent_once_it_is_back() -> None:
+    """A change committed while Redis was away empties the other workers' pages once
+    Redis answers again, not only when those pages expire."""
+    import os
+
+    import redis
+
+    from tests.conftest import service_missing
+
+    url = f"redis://127.0.0.1:6379/{int(os.environ.get('INTEGRATION_REDIS_DB', '5'))}"
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.RedisError as exc:
+        service_missing("Redis", exc)
+    now = [100.0]
+    writer, reader = (
+        page_cache.RedisStore(url, version_seconds=0.0, clock=lambda: now[0]) for _ in range(2)
+    )
+    reachable = writer._redis
+    try:
+        assert reader.versions(["shop:7"]) == [0]
+        writer._redis = redis.Redis(host="127.0.0.1", port=1, socket_timeout=0.5)  # down
+        writer.bump(["shop:7"])
+        assert reader.versions(["shop:7"]) == [0]  # not taken
+        writer._redis = reachable  # back
+        now[0] += page_cache.REDIS_PAUSE_SECONDS + 0.1
+        assert writer.versions(["base"]) == [0]  # its next read sends the bump first
+        assert reader.versions(["shop:7"]) == [1]
+        writer.bump(["shop:7"])
+        assert reader.versions(["shop:7"]) == [2]  # and only once
+    finally:
+        redis.Redis.from_url(url).flushdb()

@@ -283,3 +283,20 @@ def test_product_page_queries_do_not_grow(
         VariantFactory(product=ProductFactory(shop=town["grain"]))
     db.session.commit()
     assert _queries(client, count_queries, "/boutiques/grain/the-rouge") == few
+
+
+def test_the_basket_badge_says_how_many_articles_in_words(client: Any) -> None:
+    """Screen readers read the badge's label: singular for one article."""
+    from tests.helpers import csrf_token
+
+    shop = ShopFactory()
+    product = ProductFactory(shop=shop)
+    variant = VariantFactory(product=product, stock=5)
+    db.session.commit()
+    path = f"/boutiques/{shop.slug}/{product.slug}"
+    for quantity, label in ((1, "1 article"), (1, "2 articles")):
+        form = {"variant_id": variant.id, "mode": "add", "quantity": quantity, "next": path}
+        client.post("/panier", data={**form, "csrf_token": csrf_token(client, path)})
+        assert f'aria-label="{label}"' in client.get(path).text
+    english = client.get(path, headers={"Accept-Language": "en"}).text
+    assert 'aria-label="2 items"' in english

@@ -695,17 +695,6 @@ def product_view(shop_slug: str, product_slug: str) -> ProductView | None:
     )
 
 
-def shop_with_hours(shop_id: int) -> Shop:
-    """The shop with its hours, closures, commune and trade loaded, even when the
-    session already holds a partly loaded copy of it."""
-    return db.session.execute(
-        select(Shop)
-        .where(Shop.id == shop_id)
-        .options(*_shop_loading())
-        .execution_options(populate_existing=True)
-    ).scalar_one()
-
-
 def other_products(shop_id: int, limit: int = OTHER_PRODUCTS + 1) -> list[Product]:
     """The shop's first published products, its favourites first: a product page shows
     the first `OTHER_PRODUCTS` of them that are not itself."""

@@ -155,8 +155,10 @@ class ShopPanel:
         return [card for id_, card in self.products if id_ != product_id][: ops.OTHER_PRODUCTS]
 
 
-def _render_panel(shop_id: int) -> str:
-    shop = ops.shop_with_hours(shop_id)
+def _render_panel(ref: ops.ShopRef) -> str:
+    shop = ops.public_shop(ref.slug)
+    if shop is None:
+        abort(404)  # refused or withdrawn since its product was read
     now, text = utcnow(), PageText()
     status = shop_status([shop], now)
 
@@ -168,19 +170,17 @@ def _render_panel(shop_id: int) -> str:
         {
             "section": str(macro("shop_section")(shop, _ready_times(shop, now), METHOD_LABELS)),
             "aside": str(macro("shop_aside")(shop, open_now, next_opening, text)),
-            "products": [[p.id, str(macro("card")(p, text))] for p in ops.other_products(shop_id)],
+            "products": [[p.id, str(macro("card")(p, text))] for p in ops.other_products(shop.id)],
         }
     )
 
 
-def shop_panel(shop_id: int) -> ShopPanel:
+def shop_panel(shop: ops.ShopRef) -> ShopPanel:
     """The shop's panel, rendered once per shop (and language) for every one of its
     product pages: a long-tail product page, never requested before, then costs one
     query for the product and the render of its own part."""
     return _panel_from(
-        cached_fragment(
-            "product-panel", (BASE, shop_scope(shop_id)), lambda: _render_panel(shop_id)
-        )
+        cached_fragment(PANEL_FRAGMENT, (BASE, shop_scope(shop.id)), lambda: _render_panel(shop))
     )
 
 
@@ -208,7 +208,7 @@ def product_page(shop_slug: str, product_slug: str) -> str:
     if product is None:
         abort(404)
     note_shop(product.shop_id)
-    panel = shop_panel(product.shop_id)
+    panel = shop_panel(product.shop)
     return render_template(
         "shop/product.html",
         product=product,

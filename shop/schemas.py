@@ -20,7 +20,8 @@ from merchants.models import Shop
 from merchants.operations import PARIS, is_open, next_open_moment
 
 from .models import OrderStatus, PaymentStatus, SubOrder, SubOrderStatus
-from .operations import MAX_QUANTITY, available
+from .operations import MAX_QUANTITY
+from .operations import max_quantity as orderable_quantity
 from .operations.search import (
     MAX_PRICE_CENTS,
     MAX_QUERY_LENGTH,
@@ -257,7 +258,7 @@ class VariantSchema(Schema):
         metadata={"description": STOCK_STATE_HELP},
     )
     max_quantity = ComputedInteger(
-        lambda v: max(0, min(available(v), MAX_QUANTITY)),
+        orderable_quantity,
         metadata={"description": "The most a basket line may hold now"},
     )
 
@@ -340,7 +341,7 @@ class BasketItemSchema(Schema):
     vat_rate_bp = ComputedInteger(lambda i: i.variant.product.vat_rate_bp)
     quantity = fields.Integer()
     total_cents = fields.Integer()
-    max_quantity = ComputedInteger(lambda i: max(0, min(available(i.variant), MAX_QUANTITY)))
+    max_quantity = ComputedInteger(lambda i: orderable_quantity(i.variant))
 
 
 class BasketShopSchema(Schema):

@@ -23,6 +23,11 @@ def available(variant: Variant) -> int:
     return MAX_QUANTITY if variant.made_to_order else variant.stock
 
 
+def max_quantity(variant: Variant) -> int:
+    """The most one basket line of this variant may hold now (0: it cannot be ordered)."""
+    return max(0, min(available(variant), MAX_QUANTITY))
+
+
 @dataclass
 class BasketItem:
     variant: Variant
@@ -124,7 +129,7 @@ def merge_quantities(basket: Basket, extra: Mapping[int, int]) -> None:
         variant = variants.get(variant_id)
         if variant is None:
             continue
-        wanted = min(current.get(variant_id, 0) + quantity, available(variant), MAX_QUANTITY)
+        wanted = min(current.get(variant_id, 0) + quantity, max_quantity(variant))
         if wanted > 0:
             set_quantity(basket, variant_id, wanted)
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from marketplace.extensions import db
 
 from ..models import Basket, BasketLine
+from ..operations import max_quantity
 from . import browse, orders, page_cache, search, slip  # noqa: F401 - they register routes on blueprints
 from .basket import merge_session_basket, session_quantities
 from .common import STATUS_LABELS, bp, page_territory
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> None:
     page_cache.init_app(app)
     user_logged_in.connect(merge_session_basket, app)
     app.jinja_env.filters["sub_order_status"] = lambda status: STATUS_LABELS[status]
+    app.jinja_env.filters["max_quantity"] = max_quantity
 
     @app.context_processor
     def basket_globals() -> dict[str, Any]:

@@ -112,9 +112,9 @@ def _set_session_quantity(variant_id: int, quantity: int, adding: bool) -> None:
     variant = ops.sellable_variants([variant_id]).get(variant_id)
     if variant is None:
         raise ops.CheckoutError({"variant_id": _("Ce produit n'est pas en vente.")})
-    if quantity > min(ops.available(variant), ops.MAX_QUANTITY):
+    if quantity > ops.max_quantity(variant):
         raise ops.CheckoutError(
-            {"quantity": _("Il ne reste que %(n)d exemplaire(s).", n=ops.available(variant))}
+            {"quantity": _("Il ne reste que %(n)d exemplaire(s).", n=ops.max_quantity(variant))}
         )
     if quantity <= 0:
         quantities.pop(variant_id, None)

@@ -3,10 +3,12 @@ show it (at once) and leaves the others served from the cache."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import event, update
@@ -28,6 +30,20 @@ def page_cached(app: Flask) -> Iterator[Flask]:
         yield app
     finally:
         app.config["PAGE_CACHE_SECONDS"], app.extensions["page_cache"] = before
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """An empty Redis db of this test run's own (INTEGRATION_REDIS_DB), emptied after."""
+    from tests.conftest import service_missing
+
+    url = f"redis://127.0.0.1:6379/{int(os.environ.get('INTEGRATION_REDIS_DB', '5'))}"
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.RedisError as exc:
+        service_missing("Redis", exc)
+    yield url
+    redis.Redis.from_url(url).flushdb()
 
 
 def _served_from_cache(client: Any, count_queries: Any, path: str) -> tuple[bool, str]:
@@ -243,21 +259,13 @@ def test_page_cache_redis_url_alone_shares_pages_and_keeps_tasks_in_process(
     count_queries: Any,
     two_shops: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
 ) -> None:
-    import os
-
-    import redis
-
     from marketplace import create_app
     from marketplace.config import from_environment
-    from tests.conftest import TEST_CONFIG, service_missing
+    from tests.conftest import TEST_CONFIG
 
-    db_number = int(os.environ.get("INTEGRATION_REDIS_DB", "5"))
-    url = f"redis://127.0.0.1:6379/{db_number}"
-    try:
-        redis.Redis.from_url(url).flushdb()
-    except redis.RedisError as exc:
-        service_missing("Redis", exc)
+    url = redis_url
 
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("PAGE_CACHE_REDIS_URL", url)
@@ -279,29 +287,26 @@ def test_page_cache_redis_url_alone_shares_pages_and_keeps_tasks_in_process(
     ]
     assert all(isinstance(w.extensions["page_cache"], page_cache.RedisStore) for w in workers)
     product_path, shop_path = two_shops["a"]["product_path"], two_shops["a"]["shop_path"]
-    try:
-        first, second = (w.test_client() for w in workers)
-        assert first.get(shop_path).status_code == 200  # learns the shop's id
-        assert "Lampe A" in first.get(product_path).text  # rendered and kept by the first
-        # The second learns the shop's id with its first page of that shop ...
-        assert second.get(shop_path).status_code == 200
-        # ... then serves the product page the first rendered, without SQL.
-        served, text = _served_from_cache(second, count_queries, product_path)
-        assert served and "Lampe A" in text
-        served, _ = _served_from_cache(second, count_queries, two_shops["b"]["shop_path"])
-        assert not served  # a page nobody rendered yet is rendered
-        # Each worker keeps the pages it served in memory; a change committed by the
-        # other worker moves the version in Redis, and the copy is not served again.
-        product = two_shops["a"]["product"]
-        product.name = "Lampe renommée"
-        db.session.flush()
-        workers[0].extensions["page_cache"].bump([page_cache.shop_scope(product.shop_id)])
-        served, text = _served_from_cache(second, count_queries, product_path)
-        assert not served and "Lampe renommée" in text
-        served, text = _served_from_cache(first, count_queries, product_path)
-        assert served and "Lampe renommée" in text  # the second's render, shared
-    finally:
-        redis.Redis.from_url(url).flushdb()
+    first, second = (w.test_client() for w in workers)
+    assert first.get(shop_path).status_code == 200  # learns the shop's id
+    assert "Lampe A" in first.get(product_path).text  # rendered and kept by the first
+    # The second learns the shop's id with its first page of that shop ...
+    assert second.get(shop_path).status_code == 200
+    # ... then serves the product page the first rendered, without SQL.
+    served, text = _served_from_cache(second, count_queries, product_path)
+    assert served and "Lampe A" in text
+    served, _ = _served_from_cache(second, count_queries, two_shops["b"]["shop_path"])
+    assert not served  # a page nobody rendered yet is rendered
+    # Each worker keeps the pages it served in memory; a change committed by the
+    # other worker moves the version in Redis, and the copy is not served again.
+    product = two_shops["a"]["product"]
+    product.name = "Lampe renommée"
+    db.session.flush()
+    workers[0].extensions["page_cache"].bump([page_cache.shop_scope(product.shop_id)])
+    served, text = _served_from_cache(second, count_queries, product_path)
+    assert not served and "Lampe renommée" in text
+    served, text = _served_from_cache(first, count_queries, product_path)
+    assert served and "Lampe renommée" in text  # the second's render, shared
 
 
 def test_a_rendered_page_reads_the_territory_from_memory_until_it_changes(
@@ -333,39 +338,27 @@ def test_a_rendered_page_reads_the_territory_from_memory_until_it_changes(
 
 def test_a_worker_trusts_the_versions_it_read_for_a_second_only(
     monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
 ) -> None:
     """Two workers on one Redis: the one that commits a change sees it at once; the
     other keeps serving what it read for `version_seconds`, then reads again."""
-    import os
-
-    import redis
-
-    from tests.conftest import service_missing
-
-    url = f"redis://127.0.0.1:6379/{int(os.environ.get('INTEGRATION_REDIS_DB', '5'))}"
-    try:
-        redis.Redis.from_url(url).flushdb()
-    except redis.RedisError as exc:
-        service_missing("Redis", exc)
     now = [100.0]
     writer, reader = (
-        page_cache.RedisStore(url, version_seconds=1.0, clock=lambda: now[0]) for _ in range(2)
+        page_cache.RedisStore(redis_url, version_seconds=1.0, clock=lambda: now[0])
+        for _ in range(2)
     )
-    try:
-        assert writer.versions(["shop:1"]) == reader.versions(["shop:1"]) == [0]
-        writer.bump(["shop:1"])
-        assert writer.versions(["shop:1"]) == [1]  # the worker that made the change
-        assert reader.versions(["shop:1"]) == [0]  # still trusted
-        assert reader.versions(["shop:2"]) == [0]
-        writer.bump(["shop:2"])
-        now[0] += 1.01
-        assert reader.versions(["shop:1"]) == [1]
-        assert reader.versions(["shop:1", "base"]) == [1, 0]  # one name never read: asked
-        # One stale name refreshed every name the worker knows, in the same round trip.
-        redis.Redis.from_url(url).flushdb()
-        assert reader.versions(["shop:2"]) == [1]
-    finally:
-        redis.Redis.from_url(url).flushdb()
+    assert writer.versions(["shop:1"]) == reader.versions(["shop:1"]) == [0]
+    writer.bump(["shop:1"])
+    assert writer.versions(["shop:1"]) == [1]  # the worker that made the change
+    assert reader.versions(["shop:1"]) == [0]  # still trusted
+    assert reader.versions(["shop:2"]) == [0]
+    writer.bump(["shop:2"])
+    now[0] += 1.01
+    assert reader.versions(["shop:1"]) == [1]
+    assert reader.versions(["shop:1", "base"]) == [1, 0]  # one name never read: asked
+    # One stale name refreshed every name the worker knows, in the same round trip.
+    redis.Redis.from_url(redis_url).flushdb()
+    assert reader.versions(["shop:2"]) == [1]
 
 
 def test_a_long_tail_product_page_costs_one_query_once_its_shop_panel_is_kept(
@@ -527,23 +520,13 @@ def test_a_page_that_cannot_reach_the_database_shows_an_error_page_with_a_real_t
 
 def test_a_version_read_while_the_same_worker_commits_does_not_hide_its_change(
     monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
 ) -> None:
     """gthread workers: one thread reads the versions from Redis while another, in the
     same worker, commits a change and bumps them. The read's answer left Redis before
     the bump: it must not put the older version back in front of the newer one."""
-    import os
-
-    import redis
-
-    from tests.conftest import service_missing
-
-    url = f"redis://127.0.0.1:6379/{int(os.environ.get('INTEGRATION_REDIS_DB', '5'))}"
-    try:
-        redis.Redis.from_url(url).flushdb()
-    except redis.RedisError as exc:
-        service_missing("Redis", exc)
     now = [100.0]
-    worker = page_cache.RedisStore(url, version_seconds=1.0, clock=lambda: now[0])
+    worker = page_cache.RedisStore(redis_url, version_seconds=1.0, clock=lambda: now[0])
     read = worker._redis.mget
 
     def read_then_another_thread_commits(keys: Any) -> Any:
@@ -552,17 +535,14 @@ def test_a_version_read_while_the_same_worker_commits_does_not_hide_its_change(
         worker.bump(["shop:1"])  # ... before the other thread's bump
         return values
 
-    try:
-        assert worker.versions(["shop:1"]) == [0]
-        now[0] += 1.01  # no longer trusted: the next page reads again
-        monkeypatch.setattr(worker._redis, "mget", read_then_another_thread_commits)
-        worker.versions(["shop:1"])
-        monkeypatch.undo()
-        assert worker.versions(["shop:1"]) == [1]  # the change shows at once
-        worker.bump(["shop:1"])
-        assert worker.versions(["shop:1"]) == [2]
-    finally:
-        redis.Redis.from_url(url).flushdb()
+    assert worker.versions(["shop:1"]) == [0]
+    now[0] += 1.01  # no longer trusted: the next page reads again
+    monkeypatch.setattr(worker._redis, "mget", read_then_another_thread_commits)
+    worker.versions(["shop:1"])
+    monkeypatch.undo()
+    assert worker.versions(["shop:1"]) == [1]  # the change shows at once
+    worker.bump(["shop:1"])
+    assert worker.versions(["shop:1"]) == [2]
 
 
 def test_a_worker_leaves_an_unreachable_redis_alone_for_a_second(
@@ -597,35 +577,22 @@ def test_a_worker_leaves_an_unreachable_redis_alone_for_a_second(
     assert worker.versions(["base"]) is None and len(asked) > tried  # asked again
 
 
-def test_a_bump_redis_did_not_take_is_sent_once_it_is_back() -> None:
+def test_a_bump_redis_did_not_take_is_sent_once_it_is_back(redis_url: str) -> None:
     """A change committed while Redis was away empties the other workers' pages once
     Redis answers again, not only when those pages expire."""
-    import os
-
-    import redis
-
-    from tests.conftest import service_missing
-
-    url = f"redis://127.0.0.1:6379/{int(os.environ.get('INTEGRATION_REDIS_DB', '5'))}"
-    try:
-        redis.Redis.from_url(url).flushdb()
-    except redis.RedisError as exc:
-        service_missing("Redis", exc)
     now = [100.0]
     writer, reader = (
-        page_cache.RedisStore(url, version_seconds=0.0, clock=lambda: now[0]) for _ in range(2)
+        page_cache.RedisStore(redis_url, version_seconds=0.0, clock=lambda: now[0])
+        for _ in range(2)
     )
     reachable = writer._redis
-    try:
-        assert reader.versions(["shop:7"]) == [0]
-        writer._redis = redis.Redis(host="127.0.0.1", port=1, socket_timeout=0.5)  # down
-        writer.bump(["shop:7"])
-        assert reader.versions(["shop:7"]) == [0]  # not taken
-        writer._redis = reachable  # back
-        now[0] += page_cache.REDIS_PAUSE_SECONDS + 0.1
-        assert writer.versions(["base"]) == [0]  # its next read sends the bump first
-        assert reader.versions(["shop:7"]) == [1]
-        writer.bump(["shop:7"])
-        assert reader.versions(["shop:7"]) == [2]  # and only once
-    finally:
-        redis.Redis.from_url(url).flushdb()
+    assert reader.versions(["shop:7"]) == [0]
+    writer._redis = redis.Redis(host="127.0.0.1", port=1, socket_timeout=0.5)  # down
+    writer.bump(["shop:7"])
+    assert reader.versions(["shop:7"]) == [0]  # not taken
+    writer._redis = reachable  # back
+    now[0] += page_cache.REDIS_PAUSE_SECONDS + 0.1
+    assert writer.versions(["base"]) == [0]  # its next read sends the bump first
+    assert reader.versions(["shop:7"]) == [1]
+    writer.bump(["shop:7"])
+    assert reader.versions(["shop:7"]) == [2]  # and only once

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from marketplace.extensions import after_commit, db
-from marketplace.models import Role, Territory, utcnow
+from marketplace.models import Role, utcnow
 from marketplace.security import role_required
 from merchants.forms import RefuseShopForm, ShopInvitationForm
 from merchants.models import Shop
@@ -23,7 +23,7 @@ from .settlement import documents
 from .settlement import invoices as settlement_invoices
 from .settlement import operations as settlement_ops
 from .settlement.models import Settlement
-from .settlement.settings import Seller
+from .settlement.settings import territories_missing_seller
 
 bp = Blueprint("admin", __name__, url_prefix="/collectivite", template_folder="templates")
 
@@ -153,14 +153,9 @@ def _week_start(text: str) -> datetime:
 def settlements() -> str:
     """Every settlement run with its totals and failures; commission by month."""
     last_week = settlement_ops.previous_week()[0].astimezone(settlement_ops.PARIS).date()
-    incomplete = [
-        territory.name
-        for territory in db.session.scalars(select(Territory).order_by(Territory.name))
-        if not Seller.of(territory).complete
-    ]
     return render_template(
         "admin/settlements.html",
-        incomplete_sellers=incomplete,
+        incomplete_sellers=territories_missing_seller(),
         runs=settlement_ops.runs(),
         months=settlement_ops.commission_by_month(),
         default_week=last_week.isoformat(),

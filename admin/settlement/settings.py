@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import select
 
+from marketplace.extensions import db
 from marketplace.models import Territory
 
 log = logging.getLogger(__name__)
@@ -86,3 +88,10 @@ class Seller:
             vat_number=pick("seller_vat_number", "INVOICE_SELLER_VAT_NUMBER").replace(" ", ""),
             prefix=pick("invoice_prefix", "INVOICE_PREFIX", DEFAULT_PREFIX),
         )
+
+
+def territories_missing_seller() -> list[str]:
+    """The territories whose commission invoices would lack a legal mention (name,
+    address, SIRET, VAT number), by name."""
+    territories = db.session.scalars(select(Territory).order_by(Territory.name))
+    return [t.name for t in territories if not Seller.of(t).complete]

@@ -63,3 +63,28 @@ def balance(code: str) -> int:
         )
         or 0
     )
+
+
+# Wallet credit (Cityzens' rewards) is a debt of the platform to the resident: a
+# liability per user, funded by the platform's rewards expense. Credit set aside by
+# a checkout waiting for its payment sits in WALLET_HELD until the order is paid
+# (then it pays the shops like card money) or released (back to the wallet).
+PLATFORM_REWARDS = ("platform:rewards", AccountKind.EXPENSE, "Cityzen rewards")
+WALLET_HELD = ("wallet:held", AccountKind.LIABILITY, "Wallet credit held for unpaid orders")
+
+
+def wallet(user_id: int) -> tuple[str, AccountKind, str]:
+    return (f"wallet:{user_id}", AccountKind.LIABILITY, f"Wallet of user {user_id}")
+
+
+def wallet_credit(user_id: int) -> int:
+    """The credit a resident may spend, in cents (the wallet's credit balance)."""
+    return -balance(wallet(user_id)[0])
+
+
+def lock_wallet(user_id: int) -> int:
+    """Lock the resident's wallet until the transaction ends and return its credit,
+    so two checkouts at once cannot both spend it."""
+    acc = account(*wallet(user_id))
+    db.session.execute(select(LedgerAccount.id).where(LedgerAccount.id == acc.id).with_for_update())
+    return wallet_credit(user_id)

@@ -10,3 +10,5 @@ suborder_ready = _signals.signal("suborder-ready")
 delivery_completed = _signals.signal("delivery-completed")
 suborder_fulfilled = _signals.signal("suborder-fulfilled")
 suborder_refunded = _signals.signal("suborder-refunded")
+# A checkout created an order (sent in the checkout's transaction, before payment).
+order_placed = _signals.signal("order-placed")

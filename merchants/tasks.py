@@ -7,12 +7,13 @@ a task delivered twice (acks_late: redelivered when a worker dies) changes nothi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask_babel import force_locale
 from sqlalchemy.exc import OperationalError
 
-from marketplace.extensions import celery_app, db
+from marketplace.extensions import celery_app, db, task_transaction
 from marketplace.models import User
 
 from .models import ImportJob, ImportStatus
@@ -27,13 +28,22 @@ def _locale(job: ImportJob) -> str:
     return (user.locale if user is not None else None) or "fr"
 
 
-def _retry_or_fail(task: Any, job_id: int, exc: Exception) -> None:
-    db.session.rollback()
-    if isinstance(exc, OperationalError) and task.request.retries < IMPORT_MAX_RETRIES:
-        raise task.retry(exc=exc, countdown=10 * 2**task.request.retries) from exc
-    import_ops.mark_failed(job_id)
-    db.session.commit()
-    raise exc
+def _run(task: Any, job_id: int, expected: ImportStatus, step: Callable[..., object]) -> str | None:
+    """Run one step of a job in the task's one transaction; a database hiccup is
+    retried with backoff, any other error (or the last retry) marks the job failed."""
+    job = db.session.get(ImportJob, job_id)
+    if job is None or job.status is not expected:
+        return None  # done already (or never asked): nothing to do
+    try:
+        with task_transaction(), force_locale(_locale(job)):
+            step(job, progress=import_ops.progress_recorder(job_id))
+    except Exception as exc:
+        if isinstance(exc, OperationalError) and task.request.retries < IMPORT_MAX_RETRIES:
+            raise task.retry(exc=exc, countdown=10 * 2**task.request.retries) from exc
+        with task_transaction():
+            import_ops.mark_failed(job_id)
+        raise
+    return job.status.value
 
 
 @celery_app.task(
@@ -44,16 +54,7 @@ def _retry_or_fail(task: Any, job_id: int, exc: Exception) -> None:
 )
 def check_catalogue_import(self: Any, job_id: int) -> str | None:
     """The dry run of a long import: every row checked, the job valid or invalid."""
-    job = db.session.get(ImportJob, job_id)
-    if job is None or job.status is not ImportStatus.VALIDATING:
-        return None
-    try:
-        with force_locale(_locale(job)):
-            import_ops.dry_run(job, progress=import_ops.progress_recorder(job_id))
-        db.session.commit()
-    except Exception as exc:
-        _retry_or_fail(self, job_id, exc)
-    return job.status.value
+    return _run(self, job_id, ImportStatus.VALIDATING, import_ops.dry_run)
 
 
 @celery_app.task(
@@ -64,13 +65,4 @@ def check_catalogue_import(self: Any, job_id: int) -> str | None:
 )
 def apply_catalogue_import(self: Any, job_id: int) -> str | None:
     """Apply a long import, all or nothing, in this task's one transaction."""
-    job = db.session.get(ImportJob, job_id)
-    if job is None or job.status is not ImportStatus.APPLYING:
-        return None  # applied already (or never asked): nothing to do
-    try:
-        with force_locale(_locale(job)):
-            import_ops.apply(job, progress=import_ops.progress_recorder(job_id))
-        db.session.commit()
-    except Exception as exc:
-        _retry_or_fail(self, job_id, exc)
-    return job.status.value
+    return _run(self, job_id, ImportStatus.APPLYING, import_ops.apply)

@@ -814,15 +814,59 @@ def test_running_job_page_polls_its_status(client: FlaskClient, merchant: Simple
 def test_apply_task_is_idempotent(app: Flask, shop: Shop) -> None:
     from merchants.tasks import apply_catalogue_import
 
-    job = ops.create_job(shop, None, "c.csv", products_file(4))
-    ops.dry_run(job)
-    job.status = ImportStatus.APPLYING
-    db.session.commit()
+    job = _applying_job(shop)
     assert apply_catalogue_import.apply(args=(job.id,)).get() == "applied"
     assert apply_catalogue_import.apply(args=(job.id,)).get() is None
     assert ops.apply(job) is None
     assert count(Product, shop) == 4
     assert apply_catalogue_import.acks_late
+
+
+def _applying_job(shop: Shop) -> ImportJob:
+    job = ops.create_job(shop, None, "c.csv", products_file(4))
+    ops.dry_run(job)
+    job.status = ImportStatus.APPLYING
+    db.session.commit()
+    return job
+
+
+def test_apply_task_failing_marks_the_job_failed_and_writes_nothing(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from merchants.tasks import apply_catalogue_import
+
+    job = _applying_job(shop)
+
+    def half_then_crash(job: ImportJob, progress: Any = None) -> None:
+        db.session.add(Product(shop_id=shop.id, name="Écrit à moitié", slug="moitie"))
+        db.session.flush()
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ops, "apply", half_then_crash)
+    with pytest.raises(RuntimeError):
+        apply_catalogue_import.apply(args=(job.id,), throw=True)
+    db.session.expire_all()
+    assert db.session.get(ImportJob, job.id).status is ImportStatus.FAILED
+    assert count(Product, shop) == 0
+
+
+def test_apply_task_retries_a_database_hiccup(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    from celery.exceptions import Retry
+    from sqlalchemy.exc import OperationalError
+
+    from merchants.tasks import apply_catalogue_import
+
+    job = _applying_job(shop)
+
+    def lost_connection(job: ImportJob, progress: Any = None) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(ops, "apply", lost_connection)
+    with pytest.raises(Retry):
+        apply_catalogue_import.apply(args=(job.id,), throw=True)
+    db.session.expire_all()
+    # Still waiting for its retry, not failed.
+    assert db.session.get(ImportJob, job.id).status is ImportStatus.APPLYING
 
 
 # -- isolation --------------------------------------------------------------------------

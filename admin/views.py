@@ -8,7 +8,6 @@ from datetime import date, datetime
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from marketplace.extensions import after_commit, db
@@ -17,8 +16,8 @@ from marketplace.security import role_required
 from merchants.forms import RefuseShopForm, ShopInvitationForm
 from merchants.models import Shop
 from merchants.operations import onboarding
-from shop.models import Order, OrderStatus
 
+from . import operations
 from .settlement import documents
 from .settlement import invoices as settlement_invoices
 from .settlement import operations as settlement_ops
@@ -32,20 +31,7 @@ bp = Blueprint("admin", __name__, url_prefix="/collectivite", template_folder="t
 @role_required(Role.STAFF)
 def dashboard() -> str:
     """First adoption figures: shops by status, paid orders."""
-    shops_by_status = db.session.execute(
-        select(Shop.status, func.count()).group_by(Shop.status)
-    ).all()
-    paid_orders, sales = db.session.execute(
-        select(func.count(Order.id), func.coalesce(func.sum(Order.total_cents), 0)).where(
-            Order.status == OrderStatus.PAID
-        )
-    ).one()
-    return render_template(
-        "admin/dashboard.html",
-        shops_by_status=shops_by_status,
-        paid_orders=paid_orders,
-        sales=sales,
-    )
+    return render_template("admin/dashboard.html", figures=operations.dashboard_figures())
 
 
 # Shops waiting for approval, and the collectivité's invitations -------------------

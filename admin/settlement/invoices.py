@@ -1,5 +1,6 @@
 """Commission invoices: one per settlement whose commission is not zero, numbered
-without gaps per territory and calendar year (Europe/Paris), e.g. CPT-2026-000123.
+without gaps per territory and calendar year (Europe/Paris), e.g.
+CPT-200030674-2026-000123 (the prefix: settings.Seller).
 
 - A positive commission gives an invoice (facture), a negative one (the period's
   refunds reversed more commission than its sales carried) a credit note (avoir);

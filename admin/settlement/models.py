@@ -216,7 +216,7 @@ class CommissionInvoice(TimestampMixin, Base):
     territory_id: Mapped[int] = mapped_column(ForeignKey("territory.id"))
     year: Mapped[int] = mapped_column(Integer)
     number: Mapped[int] = mapped_column(Integer)
-    # CPT-2026-000123: the territory's prefix, the year, the number.
+    # CPT-200030674-2026-000123: the territory's prefix (settings.Seller), year, number.
     reference: Mapped[str] = mapped_column(String(40))
     kind: Mapped[InvoiceKind] = mapped_column(_enum(InvoiceKind, "invoice_kind"))
     issued_on: Mapped[date] = mapped_column(Date)

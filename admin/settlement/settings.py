@@ -4,7 +4,7 @@
 
     {"settlement": {
         "hold_days": 7,                       # days after fulfilment before a sale is paid
-        "invoice_prefix": "CPT",              # CPT-2026-000123
+        "invoice_prefix": "VGA",              # VGA-2026-000123
         "seller_name": "Val de Garonne Agglomération",
         "seller_address": "Place du Marché, 47200 Marmande",
         "seller_siret": "20003067400011",
@@ -13,7 +13,9 @@
 A missing key falls back to the configuration (`SETTLEMENT_HOLD_DAYS`,
 `INVOICE_PREFIX`, `INVOICE_SELLER_NAME`, `INVOICE_SELLER_ADDRESS`,
 `INVOICE_SELLER_SIRET`, `INVOICE_SELLER_VAT_NUMBER`), then to the default here; a
-malformed hold is logged and ignored, so a typo never stops a settlement run.
+malformed hold is logged and ignored, so a typo never stops a settlement run. Without
+a prefix of its own, a territory's invoices are numbered
+`<INVOICE_PREFIX or CPT>-<EPCI code, or T and its id>-2026-000123`.
 """
 
 from __future__ import annotations
@@ -86,8 +88,18 @@ class Seller:
             address=pick("seller_address", "INVOICE_SELLER_ADDRESS"),
             siret=pick("seller_siret", "INVOICE_SELLER_SIRET").replace(" ", ""),
             vat_number=pick("seller_vat_number", "INVOICE_SELLER_VAT_NUMBER").replace(" ", ""),
-            prefix=pick("invoice_prefix", "INVOICE_PREFIX", DEFAULT_PREFIX),
+            prefix=str(raw.get("invoice_prefix") or "").strip() or _shared_prefix(territory),
         )
+
+
+def _shared_prefix(territory: Territory | None) -> str:
+    """The configuration's prefix serves every territory without one of its own: the
+    territory's code is added, since each territory numbers its own series (two
+    "CPT-2026-000001" would be two invoices with one number)."""
+    prefix = str(current_app.config.get("INVOICE_PREFIX") or DEFAULT_PREFIX).strip()
+    if territory is None:
+        return prefix
+    return f"{prefix}-{territory.epci_code or f'T{territory.id}'}"
 
 
 def territories_missing_seller() -> list[str]:

@@ -26,7 +26,7 @@ from admin.settlement.models import (
 from admin.settlement.settings import Seller, hold_days
 from marketplace.extensions import db
 from marketplace.i18n import _money
-from marketplace.models import Role
+from marketplace.models import Role, Territory
 from merchants.models import StaffRole
 from shop.models import SubOrderEvent, SubOrderStatus
 from tests.admin.test_settlement import (
@@ -97,7 +97,10 @@ def test_invoices_are_numbered_without_gaps_per_territory_and_year_once(app):
     year = datetime.now(UTC).year
     assert {mine.number, theirs.number} == {1, 2} and other.number == 1
     assert mine.reference == f"VGA-{year}-{mine.number:06d}"
-    assert other.reference == f"CPT-{year}-000001"  # the default prefix
+    # No prefix of its own: the default one and the territory, never a number twice.
+    territory = db.session.get(Territory, elsewhere.territory_id)
+    code = territory.epci_code or f"T{territory.id}"
+    assert other.reference == f"CPT-{code}-{year}-000001"
     assert mine.kind is InvoiceKind.INVOICE
     s = found[shop.id]
     assert (mine.ht_cents, mine.vat_cents) == (s.commission_ht_cents, s.commission_vat_cents)

@@ -470,7 +470,9 @@ class Checkout(MethodView):
         sub-order carries its delivery fee, included in the total. A method the
         shop does not offer, an address outside its zone or radius, a slot no
         longer offered: 422 naming `fulfilment.<shop id>`, `address.<field>` or
-        `slots.<shop id>`.
+        `slots.<shop id>`. With `use_wallet`, my wallet credit pays what it can and
+        the PaymentIntent is for the rest (`card_cents`); when the credit pays it all
+        the order is paid at once and `client_secret` is null.
         """
         user = api_user()
         key: uuid.UUID = args["checkout_key"]
@@ -488,6 +490,7 @@ class Checkout(MethodView):
                 ops.Contact(contact["name"].strip(), contact["email"].lower(), contact["phone"]),
                 key,
                 address=_delivery_address(user, args.get("address")),
+                use_wallet=args["use_wallet"],
             )
             db.session.commit()
         except ops.CheckoutError as exc:
@@ -507,7 +510,7 @@ class Checkout(MethodView):
         order = _own_order(user, order.public_id)
         return {
             "order": order,
-            "client_secret": order.payments[-1].client_secret,
+            "client_secret": order.payments[-1].client_secret or None,
             "publishable_key": current_app.config["STRIPE_PUBLISHABLE_KEY"],
         }
 

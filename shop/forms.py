@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, Regexp
 
 from .operations import MAX_QUANTITY
@@ -51,3 +51,6 @@ class CheckoutForm(FlaskForm):
     street = StringField(_l("Numéro et rue"), validators=[Optional(), Length(max=200)])
     postcode = StringField(_l("Code postal"), validators=[Optional(), Length(max=10)])
     commune = SelectField(_l("Commune"), choices=[], validate_choice=False)
+    # Shown only when the resident has wallet credit; the view puts the amount
+    # available in its label.
+    use_wallet = BooleanField(_l("Utiliser mon crédit Comptoir"), default=False)

@@ -96,6 +96,7 @@ class Order(TimestampMixin, Base):
     """What a resident pays once; split into one sub-order per shop."""
 
     __tablename__ = "customer_order"
+    __table_args__ = (CheckConstraint("wallet_cents >= 0", name="wallet_cents"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
@@ -110,6 +111,9 @@ class Order(TimestampMixin, Base):
     contact_email: Mapped[str] = mapped_column(String(254))
     contact_phone: Mapped[str] = mapped_column(String(30))
     total_cents: Mapped[int] = mapped_column(Integer)
+    # Paid with the resident's wallet credit (held at checkout, see
+    # shop/operations/wallet.py); the card pays the rest, card_cents.
+    wallet_cents: Mapped[int] = mapped_column(Integer, default=0)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Stock is reserved until then; an unpaid order is released afterwards.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
@@ -119,6 +123,11 @@ class Order(TimestampMixin, Base):
         back_populates="order", cascade="all, delete-orphan", order_by="SubOrder.id"
     )
     payments: Mapped[list[Payment]] = relationship(back_populates="order", order_by="Payment.id")
+
+    @property
+    def card_cents(self) -> int:
+        """What the card pays (the PaymentIntent's amount)."""
+        return self.total_cents - self.wallet_cents
 
 
 class SubOrder(TimestampMixin, Base):
@@ -218,8 +227,17 @@ class SubOrderEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+WALLET_PROVIDER = "wallet"
+
+
 class Payment(TimestampMixin, Base):
-    """One Stripe PaymentIntent for one order."""
+    """One Stripe PaymentIntent for one order.
+
+    `amount_cents` is always what the card pays: the order's total less the wallet
+    credit used (Order.wallet_cents). An order the wallet pays in full has no
+    PaymentIntent: its payment has provider "wallet", intent_id "wallet-<order
+    public id>", no client secret, amount 0, and succeeds at checkout.
+    """
 
     __tablename__ = "payment"
 
@@ -239,16 +257,23 @@ class Payment(TimestampMixin, Base):
 
 
 class Refund(TimestampMixin, Base):
-    """A full or partial refund of one sub-order through the payment provider."""
+    """A full or partial refund of one sub-order: the card part through the payment
+    provider, the wallet part back to the resident's wallet credit."""
 
     __tablename__ = "refund"
-    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount"),)
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount"),
+        CheckConstraint("wallet_cents >= 0 AND wallet_cents <= amount_cents", name="wallet_cents"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), index=True)
     sub_order_id: Mapped[int] = mapped_column(ForeignKey("sub_order.id"), index=True)
     provider_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The whole refund; of it, `wallet_cents` went back to the resident's wallet
+    # (the card is refunded first, up to what it paid), the rest to the card.
     amount_cents: Mapped[int] = mapped_column(Integer)
+    wallet_cents: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str] = mapped_column(String(300), default="")
     status: Mapped[str] = mapped_column(String(20), default="pending")
     # Sent to Stripe; stable across a rolled-back attempt (sub-order reference and
@@ -262,3 +287,8 @@ class Refund(TimestampMixin, Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     actor_kind: Mapped[str] = mapped_column(String(20), default="system")
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def card_cents(self) -> int:
+        """The part refunded to the card (the only part Stripe sees)."""
+        return self.amount_cents - self.wallet_cents

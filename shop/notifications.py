@@ -256,14 +256,17 @@ def send_cancelled(
     log.info("%s mail queued: sub-order %s", status.value, sub.id)
 
 
-def send_refunded(sub: SubOrder, amount_cents: int) -> None:
-    """Money is on its way back to the resident."""
+def send_refunded(sub: SubOrder, amount_cents: int, wallet_cents: int = 0) -> None:
+    """Money is on its way back to the resident: to the card, and `wallet_cents` of
+    it to their wallet credit (available at once)."""
     _send(
         sub.order,
         "refund",
         lambda fmt: _("Remboursement de %(amount)s", amount=fmt.money(amount_cents)),
         sub=sub,
         amount_cents=amount_cents,
+        wallet_cents=wallet_cents,
+        card_cents=amount_cents - wallet_cents,
         full=amount_cents >= sub.total_cents,
     )
     log.info("refund mail queued: sub-order %s", sub.id)
@@ -315,11 +318,12 @@ def send_delivery_failed(sub: SubOrder) -> None:
 # --- refund notices: gathered in the transaction, written before its commit ----------
 
 
-def _note_refund(sub: SubOrder, amount_cents: int | None) -> None:
+def _note_refund(sub: SubOrder, amount_cents: int | None, wallet_cents: int = 0) -> None:
     notices: dict[int, list[Any]] = db.session().info.setdefault(REFUND_NOTICES, {})
-    entry = notices.setdefault(sub.id, [sub, None])
+    entry = notices.setdefault(sub.id, [sub, None, 0])
     if amount_cents is not None:
         entry[1] = (entry[1] or 0) + amount_cents
+        entry[2] += wallet_cents
 
 
 def _refund_amount(kwargs: dict[str, Any]) -> int | None:
@@ -334,10 +338,10 @@ def _write_refund_notices(session: Session) -> None:
     if REFUND_NOTICES not in session.info or session.in_nested_transaction():
         return
     notices: dict[int, list[Any]] = session.info.pop(REFUND_NOTICES)
-    for sub, amount in notices.values():
+    for sub, amount, to_wallet in notices.values():
         # Nothing on record (a refund written outside the refunds module): the total.
         refunded = amount or refund_ops.refunded_cents(sub) or sub.total_cents
-        send_refunded(sub, refunded)
+        send_refunded(sub, refunded, to_wallet if amount else 0)
 
 
 def _drop_refund_notices(session: Session, previous_transaction: Any) -> None:
@@ -379,7 +383,9 @@ def on_status_changed(
 
 
 def on_refunded(sub: SubOrder, **kwargs: Any) -> None:
-    _note_refund(sub, _refund_amount(kwargs))
+    amount = _refund_amount(kwargs)
+    to_wallet = getattr(kwargs.get("refund"), "wallet_cents", 0)
+    _note_refund(sub, amount, to_wallet if isinstance(to_wallet, int) else 0)
 
 
 def init_app(app: Flask) -> None:

@@ -440,6 +440,13 @@ class CheckoutArgsSchema(Schema):
             "POST /checkout/options lists (ISO 8601 with its offset)"
         },
     )
+    use_wallet = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Pay what my wallet credit can (the card pays the rest; "
+            "ignored when I have no credit)"
+        },
+    )
 
 
 class SlotSchema(Schema):
@@ -583,6 +590,10 @@ class OrderSummarySchema(Schema):
     id = fields.UUID(attribute="public_id")
     status = _enum(OrderStatus)
     total_cents = fields.Integer()
+    wallet_cents = fields.Integer(metadata={"description": "Paid with my wallet credit"})
+    card_cents = fields.Integer(
+        metadata={"description": "Paid (or to pay) by card: total less wallet credit"}
+    )
     created_at = UTCDateTime()
     paid_at = UTCDateTime(allow_none=True)
     sub_orders = fields.List(fields.Nested(SubOrderSummarySchema))
@@ -607,6 +618,10 @@ class OrderSchema(OrderSummarySchema):
 class CheckoutSchema(Schema):
     order = fields.Nested(OrderSchema)
     client_secret = fields.String(
-        metadata={"description": "The PaymentIntent's client secret, for Stripe.js"}
+        allow_none=True,
+        metadata={
+            "description": "The PaymentIntent's client secret, for Stripe.js; null when "
+            "the wallet credit paid everything (the order is paid, no card step)"
+        },
     )
     publishable_key = fields.String(metadata={"description": "Stripe publishable key"})

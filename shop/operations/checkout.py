@@ -21,6 +21,7 @@ from delivery.operations import (
     delivery_fee,
     delivery_options,
 )
+from marketplace import events
 from marketplace.extensions import db
 from marketplace.geo import GeoPoint, locate
 from marketplace.models import Commune, FulfilmentMethod, Territory, User, utcnow
@@ -28,6 +29,7 @@ from marketplace.payments import gateway
 from merchants.models import Variant
 
 from ..models import (
+    WALLET_PROVIDER,
     Basket,
     Order,
     OrderLine,
@@ -39,7 +41,9 @@ from ..models import (
 )
 from .basket import ShopGroup, basket_changes, basket_quantities, group_by_shop
 from .errors import CheckoutError
+from . import wallet
 from .orders import record
+from .payments import mark_paid
 from .reservations import release_order, reservation_deadline
 
 
@@ -179,6 +183,7 @@ def place_order(
     *,
     address: DeliveryAddress | None = None,
     now: datetime | None = None,
+    use_wallet: bool = False,
 ) -> Order:
     """Turn the basket into one order with one sub-order per shop, stock reserved.
 
@@ -186,6 +191,10 @@ def place_order(
     deliveries need `address`. Every rule is checked before anything is written:
     a refused checkout leaves nothing behind. The same checkout key returns the
     order already placed (double submission).
+
+    `use_wallet`: the resident's wallet credit pays what it can (ignored without
+    credit); the card pays the rest. When the credit pays everything there is no
+    PaymentIntent and the order is paid at once.
     """
     existing = db.session.scalar(select(Order).where(Order.checkout_key == checkout_key))
     if existing is not None:
@@ -218,7 +227,13 @@ def place_order(
     for sub in order.sub_orders:
         record(sub, None, SubOrderStatus.PENDING_PAYMENT, user, "resident")
     basket.lines.clear()
-    _create_payment(order)
+    if use_wallet:
+        wallet.hold(order)
+    if order.card_cents:
+        _create_payment(order)
+    events.order_placed.send(order)
+    if not order.card_cents:
+        _pay_with_wallet(order, moment)
     return order
 
 
@@ -361,8 +376,9 @@ def _sub_order(group: ShopGroup, plan: _Plan, address: DeliveryAddress | None) -
 
 
 def _create_payment(order: Order) -> Payment:
+    """The order's PaymentIntent, for what the card pays (the wallet paid the rest)."""
     intent = gateway().create_intent(
-        order.total_cents,
+        order.card_cents,
         {"order": str(order.public_id)},
         key=f"order-{order.public_id}",
         transfer_group=f"order-{order.public_id}",
@@ -371,11 +387,28 @@ def _create_payment(order: Order) -> Payment:
         order_id=order.id,
         intent_id=intent.id,
         client_secret=intent.client_secret,
-        amount_cents=order.total_cents,
+        amount_cents=order.card_cents,
     )
     db.session.add(payment)
     db.session.flush()
     return payment
+
+
+def _pay_with_wallet(order: Order, moment: datetime) -> None:
+    """The wallet paid everything: a payment without a PaymentIntent (see Payment),
+    succeeded now, and the order paid in this transaction."""
+    payment = Payment(
+        order_id=order.id,
+        provider=WALLET_PROVIDER,
+        intent_id=f"wallet-{order.public_id}",
+        client_secret="",
+        amount_cents=0,
+        status=PaymentStatus.SUCCEEDED,
+        succeeded_at=moment,
+    )
+    db.session.add(payment)
+    db.session.flush()
+    mark_paid(order, payment, moment)
 
 
 def confirm_card(order: Order, payment_method_id: str) -> tuple[str, str | None]:

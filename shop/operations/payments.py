@@ -91,14 +91,18 @@ def mark_paid(order: Order, payment: Payment, paid_at: datetime) -> None:
 
 
 def _book_payment(order: Order, payment: Payment) -> None:
-    """One balanced transaction: debit Stripe clearing with what was paid; per
+    """One balanced transaction: debit Stripe clearing with what the card paid and
+    `wallet:held` with the credit the order used (the shops are paid in full); per
     sub-order credit the shop (total − commission TTC), the platform's commission
     (HT, rounded per line, delivery fees excluded) and the VAT on it. The delivery
     fee of an express or standard sub-order is the couriers' and carriers': it goes
     to `platform:delivery`, not to the shop (a shop's own delivery fee stays its)."""
     from .refunds import payment_entries
 
-    entries = [(ledger.STRIPE_CLEARING, payment.amount_cents)]
+    entries = [
+        (ledger.STRIPE_CLEARING, payment.amount_cents),
+        (ledger.WALLET_HELD, order.wallet_cents),
+    ]
     for sub in order.sub_orders:
         entries += payment_entries(sub)
     ledger.post(

@@ -33,6 +33,7 @@ from marketplace.payments import PaymentError, gateway
 
 from ..models import Order, Payment, PaymentStatus, Refund, SubOrder, SubOrderStatus
 from .errors import TransitionError
+from . import wallet
 from .orders import NotAllowed, is_staff_of, transition
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,27 @@ def succeeded_payment(order: Order) -> Payment | None:
     return paid[-1] if paid else None
 
 
+def _lock_payments(sub: SubOrder) -> None:
+    """Refunds of one order's sub-orders share its card: one at a time (payments
+    are locked before the sub-order, as the payment webhook does)."""
+    db.session.execute(
+        select(Payment.id)
+        .where(Payment.order_id == sub.order_id)
+        .order_by(Payment.id)
+        .with_for_update()
+    )
+
+
+def card_refundable_cents(payment: Payment) -> int:
+    """What the card paid and has not had back yet (over every sub-order)."""
+    card_refunded = db.session.scalar(
+        select(func.coalesce(func.sum(Refund.amount_cents - Refund.wallet_cents), 0)).where(
+            Refund.payment_id == payment.id, Refund.status.in_(LIVE)
+        )
+    )
+    return max(payment.amount_cents - int(card_refunded or 0), 0)
+
+
 def paid_cents(sub: SubOrder) -> int:
     return sub.total_cents if succeeded_payment(sub.order) is not None else 0
 
@@ -181,6 +203,18 @@ def refunded_by_sub(sub_ids: list[int]) -> dict[int, int]:
     rows = db.session.execute(
         select(Refund.sub_order_id, func.sum(Refund.amount_cents))
         .where(Refund.sub_order_id.in_(sub_ids), Refund.status.in_(LIVE))
+        .group_by(Refund.sub_order_id)
+    )
+    return {sub_id: int(total) for sub_id, total in rows}
+
+
+def refunded_to_wallet_by_sub(sub_ids: list[int]) -> dict[int, int]:
+    """Of what was refunded per sub-order, the part given back to the wallet."""
+    if not sub_ids:
+        return {}
+    rows = db.session.execute(
+        select(Refund.sub_order_id, func.sum(Refund.wallet_cents))
+        .where(Refund.sub_order_id.in_(sub_ids), Refund.status.in_(LIVE), Refund.wallet_cents > 0)
         .group_by(Refund.sub_order_id)
     )
     return {sub_id: int(total) for sub_id, total in rows}
@@ -273,13 +307,16 @@ def refund(
     lines: Mapping[int, int] | None = None,
     reason: str = "",
 ) -> Refund:
-    """Refund part or all of a paid sub-order through Stripe, booked in the ledger.
+    """Refund part or all of a paid sub-order, booked in the ledger: to the card
+    first, up to what it paid for the whole order and has not had back (through
+    Stripe), the rest to the resident's wallet (Refund.wallet_cents).
 
     Give either `lines` ({order line id: quantity}) or `amount_cents`. Raises
     RefundError (nothing sent), TransitionError (wrong state) or RefundFailed (the
     provider refused; a failed row is kept). Fully refunded → status REFUNDED.
     The caller checks who may refund (see views); this checks the money.
     """
+    _lock_payments(sub)
     db.session.refresh(sub, attribute_names=["status"], with_for_update=True)
     if sub.status not in REFUNDABLE:
         raise TransitionError(sub.status.value)
@@ -311,11 +348,13 @@ def refund(
     if amount <= 0 or amount > left:
         raise RefundError("amount", _("Rien à rembourser."))
     commission = _commission_reversal(sub, allocation, remaining, prior)
+    card = min(amount, card_refundable_cents(payment))
     rank = 1 + (db.session.scalar(select(func.count()).where(Refund.sub_order_id == sub.id)) or 0)
     row = Refund(
         payment_id=payment.id,
         sub_order_id=sub.id,
         amount_cents=amount,
+        wallet_cents=amount - card,
         reason=reason[:300],
         status="pending",
         idempotency_key=f"refund-{sub.reference}-{rank}",
@@ -328,16 +367,18 @@ def refund(
     db.session.add(row)
     db.session.flush()
     assert row.idempotency_key is not None
-    try:
-        provider_id = gateway().refund(payment.intent_id, amount, key=row.idempotency_key)
-    except PaymentError as exc:
-        row.status = "failed"
-        row.processed_at = utcnow()
-        db.session.flush()
-        log.warning("refund %s of sub-order %s failed", row.id, sub.id)
-        raise RefundFailed(row) from exc
+    if card:  # Stripe hears of the card part only, not at all when there is none
+        try:
+            row.provider_refund_id = gateway().refund(
+                payment.intent_id, card, key=row.idempotency_key
+            )
+        except PaymentError as exc:
+            row.status = "failed"
+            row.processed_at = utcnow()
+            db.session.flush()
+            log.warning("refund %s of sub-order %s failed", row.id, sub.id)
+            raise RefundFailed(row) from exc
     row.status = "succeeded"
-    row.provider_refund_id = provider_id
     row.processed_at = utcnow()
     to_couriers = courier_fee(sub, allocation.get(DELIVERY, 0))
     ledger.post(
@@ -345,7 +386,8 @@ def refund(
         f"refund:{row.idempotency_key}",
         f"Remboursement {sub.reference}",
         [
-            (ledger.STRIPE_CLEARING, -amount),
+            (ledger.STRIPE_CLEARING, -card),
+            (wallet.refund_account(sub.order), -row.wallet_cents),
             (ledger.shop_payable(sub.shop_id), amount - commission.ttc - to_couriers),
             (PLATFORM_COMMISSION, commission.ht),
             (VAT_COLLECTED, commission.vat),

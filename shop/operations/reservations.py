@@ -15,6 +15,7 @@ from marketplace.payments import PaymentError, gateway
 from merchants.models import Variant
 
 from ..models import Order, OrderStatus, PaymentStatus, SubOrder, SubOrderStatus
+from . import wallet
 from .basket import set_quantity, user_basket
 from .errors import CheckoutError
 from .orders import transition
@@ -29,7 +30,8 @@ def reservation_deadline(now: datetime) -> datetime:
 
 
 def release_order(order: Order, note: str, restore_basket: bool = False) -> bool:
-    """Cancel an unpaid order: stock back, PaymentIntent cancelled, sub-orders cancelled.
+    """Cancel an unpaid order: stock back, PaymentIntent cancelled, sub-orders
+    cancelled, wallet credit held for it given back (once).
 
     Returns False when the order was no longer pending (nothing to release).
     """
@@ -45,6 +47,7 @@ def release_order(order: Order, note: str, restore_basket: bool = False) -> bool
                 _give_back(line.variant_id, line.quantity)
         transition(sub, SubOrderStatus.CANCELLED, None, "system", note)
     order.status = OrderStatus.CANCELLED
+    wallet.release(order)
     db.session.flush()
     if restore_basket:
         _restore_basket(order)

@@ -22,7 +22,9 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from marketplace import ledger
 from marketplace.extensions import db
+from marketplace.i18n import money
 from marketplace.models import Commune, FulfilmentMethod, Role
 from marketplace.payments import PaymentError, stripe_js_url
 from marketplace.security import role_required
@@ -32,6 +34,7 @@ from ..forms import CheckoutForm
 from ..models import Order, OrderStatus, SubOrder
 from ..operations import refunds as refund_ops
 from ..operations import tracking as tracking_ops
+from ..operations.wallet import credit_to_use
 from ..operations.checkout import (
     DELIVERIES,
     DeliveryAddress,
@@ -72,6 +75,9 @@ def checkout() -> Any:
             problems = {"basket": str(exc)}
         else:
             db.session.commit()
+            if order.status is OrderStatus.PAID:  # the wallet paid it all: no card step
+                flash(_("Commande payée avec votre crédit Comptoir."), "success")
+                return redirect(url_for("storefront.order_detail", public_id=order.public_id))
             return redirect(url_for("storefront.pay", public_id=order.public_id))
         basket_row = ops.user_basket(current_user)
     else:
@@ -89,11 +95,17 @@ def checkout() -> Any:
     changes = ops.acknowledge_changes(basket_row)
     groups = ops.group_by_shop(ops.basket_quantities(basket_row))
     offers = shop_offers(groups, address)
+    credit = ledger.wallet_credit(current_user.id)
     db.session.commit()
     if not groups and not problems:
         flash(_("Votre panier est vide."), "info")
         return redirect(url_for("storefront.basket"))
     status = 422 if request.method == "POST" and not checking else 200
+    total = sum(g.subtotal_cents for g in groups)
+    fees = _chosen_fees(offers)
+    form.use_wallet.label.text = _(
+        "Utiliser mon crédit Comptoir (%(amount)s disponibles)", amount=money(credit)
+    )
     return render_template(
         "shop/checkout.html",
         form=form,
@@ -101,8 +113,10 @@ def checkout() -> Any:
         offers=offers,
         address=address,
         changes=changes,
-        total=sum(g.subtotal_cents for g in groups),
-        fees=_chosen_fees(offers),
+        total=total,
+        fees=fees,
+        credit=credit,
+        wallet_used=credit_to_use(credit, total + fees) if form.use_wallet.data else 0,
         method_labels=METHOD_LABELS,
         problems=problems,
         chosen={
@@ -213,7 +227,15 @@ def _place(
     contact = ops.Contact(
         form.name.data or "", (form.email.data or "").lower(), form.phone.data or ""
     )
-    return ops.place_order(current_user, basket_row, choices, contact, key, address=address)
+    return ops.place_order(
+        current_user,
+        basket_row,
+        choices,
+        contact,
+        key,
+        address=address,
+        use_wallet=bool(form.use_wallet.data),
+    )
 
 
 def _own_order(public_id: uuid.UUID) -> Order:

@@ -43,6 +43,7 @@ from ..operations import orders as order_ops
 from ..operations import parcels as parcel_ops
 from ..operations import refunds as refund_ops
 from ..operations.errors import TransitionError
+from ..operations.wallet import wallet_shares
 from .common import METHOD_LABELS, STATUS_LABELS
 
 staff_bp = Blueprint("shop_orders", __name__, url_prefix="/boutique/commandes")
@@ -83,6 +84,8 @@ def _queue_context() -> dict[str, object]:
             for s in subs
         },
         "refunded": refunded,
+        "refunded_to_wallet": refund_ops.refunded_to_wallet_by_sub([s.id for s in subs]),
+        "wallet_shares": wallet_shares(subs),
         "method_labels": METHOD_LABELS,
         "now": utcnow(),
         "shipments": shipments_by_sub_order(

@@ -39,9 +39,9 @@ from ..models import (
     SubOrder,
     SubOrderStatus,
 )
+from . import wallet
 from .basket import ShopGroup, basket_changes, basket_quantities, group_by_shop
 from .errors import CheckoutError
-from . import wallet
 from .orders import record
 from .payments import mark_paid
 from .reservations import release_order, reservation_deadline

@@ -32,8 +32,8 @@ from marketplace.money import apply_rate
 from marketplace.payments import PaymentError, gateway
 
 from ..models import Order, Payment, PaymentStatus, Refund, SubOrder, SubOrderStatus
-from .errors import TransitionError
 from . import wallet
+from .errors import TransitionError
 from .orders import NotAllowed, is_staff_of, transition
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,6 @@ from ..forms import CheckoutForm
 from ..models import Order, OrderStatus, SubOrder
 from ..operations import refunds as refund_ops
 from ..operations import tracking as tracking_ops
-from ..operations.wallet import credit_to_use
 from ..operations.checkout import (
     DELIVERIES,
     DeliveryAddress,
@@ -43,6 +42,7 @@ from ..operations.checkout import (
     delivery_address,
     shop_offers,
 )
+from ..operations.wallet import credit_to_use
 from .common import METHOD_LABELS, bp
 
 

@@ -142,3 +142,16 @@ class VariantFactory(Factory):
     sku = factory.Sequence(lambda n: f"SKU-{n}")
     price_cents = 1250
     stock = 10
+
+
+def give_credit(user: User, cents: int) -> None:
+    """Wallet credit for a resident, as a Cityzen's reward is booked: the platform's
+    rewards expense debited, the resident's wallet credited."""
+    from marketplace import ledger
+
+    ledger.post(
+        "reward",
+        f"reward:test-{user.id}-{next(_seq)}",
+        "Récompense de test",
+        [(ledger.PLATFORM_REWARDS, cents), (ledger.wallet(user.id), -cents)],
+    )

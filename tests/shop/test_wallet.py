@@ -564,3 +564,79 @@ def test_two_checkouts_at_once_cannot_spend_the_same_credit(committed_app: Flask
     assert db.session.scalar(sa.text("SELECT sum(amount) FROM ledger_entry")) == 0
     assert_wallets_are_sums_of_entries()
 
+
+
+# --- the API ---------------------------------------------------------------------------
+
+
+def api_checkout(
+    client: Any, two_shops: dict[str, Any], headers: dict[str, str], fill: bool = True, **extra: Any
+):
+    for variant, quantity in ((two_shops["book"], 1), (two_shops["cheese"], 2)) if fill else ():
+        added = client.post(
+            "/api/v1/basket/lines",
+            json={"variant_id": variant.id, "quantity": quantity},
+            headers=headers,
+        )
+        assert added.status_code == 200, added.json
+    body = {
+        "checkout_key": str(uuid.uuid4()),
+        "contact": {"name": "Camille Martin", "email": "c@example.org", "phone": "0612345678"},
+        "fulfilment": {str(two_shops[k].id): "click_and_collect" for k in ("a", "b")},
+        **extra,
+    }
+    return client.post("/api/v1/checkout", json=body, headers=headers)
+
+
+def test_api_checkout_with_part_of_the_credit(app, client, two_shops):
+    from tests.shop.test_api import bearer
+
+    resident = resident_with(1000)
+    placed = api_checkout(client, two_shops, bearer(resident), use_wallet=True)
+    assert placed.status_code == 201, placed.json
+    order = placed.json["order"]
+    assert (order["total_cents"], order["wallet_cents"], order["card_cents"]) == (
+        TOTAL,
+        1000,
+        2290,
+    )
+    assert placed.json["client_secret"].startswith("pi_")
+    intent_id = placed.json["client_secret"].split("_secret")[0]
+    assert gateway().client.v1.payment_intents.retrieve(intent_id).amount == 2290
+    detail = client.get(f"/api/v1/orders/{order['id']}", headers=bearer(resident)).json
+    assert (detail["wallet_cents"], detail["card_cents"]) == (1000, 2290)
+    assert detail["payment_status"] == "requires_payment"
+
+
+def test_api_checkout_paid_by_the_wallet_alone(app, client, two_shops):
+    from tests.shop.test_api import bearer
+
+    resident = resident_with(TOTAL)
+    placed = api_checkout(client, two_shops, bearer(resident), use_wallet=True)
+    assert placed.status_code == 201, placed.json
+    assert placed.json["client_secret"] is None
+    order = placed.json["order"]
+    assert order["status"] == "paid" and order["payment_status"] == "succeeded"
+    assert (order["wallet_cents"], order["card_cents"]) == (TOTAL, 0)
+    assert all(len(s["pickup_code"]) == 6 for s in order["sub_orders"])
+    assert credit(resident) == 0
+
+
+def test_api_use_wallet_is_optional_and_checked(app, client, two_shops):
+    from tests.shop.test_api import assert_error, bearer
+
+    resident = resident_with(1000)
+    headers = bearer(resident)
+    bad = assert_error(api_checkout(client, two_shops, headers, use_wallet="peut-être"), 422)
+    assert "use_wallet" in bad["errors"]["json"]
+    assert credit(resident) == 1000 and db.session.scalar(select(func.count(Order.id))) == 0
+    # Not asked: the card pays everything, the credit stays.
+    placed = api_checkout(client, two_shops, headers, fill=False)
+    assert placed.status_code == 201, placed.json
+    assert (placed.json["order"]["wallet_cents"], placed.json["order"]["card_cents"]) == (0, TOTAL)
+    assert credit(resident) == 1000
+    # Asked without any credit: ignored, not an error.
+    poor = resident_with(0)
+    placed = api_checkout(client, two_shops, bearer(poor), use_wallet=True)
+    assert placed.status_code == 201, placed.json
+    assert placed.json["order"]["wallet_cents"] == 0

@@ -32,13 +32,18 @@ from marketplace.extensions import db
 from marketplace.models import Role
 from marketplace.payments import gateway
 from merchants.models import PayoutAccount
-from shop.models import SubOrderStatus
+from shop.models import OrderStatus, SubOrderStatus
 from shop.operations import refunds as refund_ops
 from shop.operations.orders import transition
 from tests.admin.test_settlement import settle_week
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.factories import DEFAULT_PASSWORD, UserFactory, give_credit
 from tests.helpers import csrf_token, login
 from tests.shop import test_orders
+from tests.shop.test_wallet import (  # noqa: F401 - wallet_paid is a fixture
+    checkout_with_wallet,
+    last_order,
+    wallet_paid,
+)
 
 two_shops = test_orders.two_shops
 _paid = test_orders.paid
@@ -329,3 +334,46 @@ def test_stripe_unreachable_fails_the_command_and_writes_nothing(
     assert result.exit_code == 1
     assert "Stripe n'a pas donné ses mouvements de solde." in result.output
     assert db.session.scalar(select(func.count()).select_from(ReconciliationReport)) == 0
+
+
+# --- orders paid partly or wholly with wallet credit ---------------------------------------
+
+
+@pytest.fixture
+def wallet_paid_clean(stripe_clean: datetime, wallet_paid: dict[str, Any]) -> dict[str, Any]:
+    """A checkout paid 10,00 € by wallet credit and 22,90 € by card (localstripe)."""
+    return {**wallet_paid, "start": stripe_clean}
+
+
+def test_wallet_credit_makes_no_difference_with_stripe(
+    app: Any, client: Any, wallet_paid_clean: dict[str, Any]
+) -> None:
+    paid = wallet_paid_clean
+    intent_id = paid["order"].payments[0].intent_id
+    # Refunded in full: 19,90 then 3,00 to the card, 10,00 to the wallet.
+    first = refund_ops.refund(paid["sub_a"], None, "system", amount_cents=1990)
+    second = refund_ops.refund(paid["sub_b"], None, "system", amount_cents=1300)
+    assert (first.card_cents, second.card_cents, second.wallet_cents) == (1990, 300, 1000)
+    # An order the wallet pays alone has nothing in Stripe, nor on stripe:clearing.
+    rich = UserFactory(roles=[Role.RESIDENT])
+    give_credit(rich, 5000)
+    db.session.commit()
+    login(client, rich.email, DEFAULT_PASSWORD)
+    checkout_with_wallet(client, paid)
+    wallet_only = last_order(rich)
+    assert wallet_only.status is OrderStatus.PAID and wallet_only.card_cents == 0
+    refund_ops.refund(wallet_only.sub_orders[0], None, "system", amount_cents=500)
+    db.session.commit()
+
+    report = rec.reconcile(*period(paid["start"]))
+    db.session.commit()
+    assert diffs(report) == []
+    assert report.stripe_count == report.ledger_count == 3
+    assert report.stripe_cents == report.ledger_cents == 2290 - 1990 - 300 == 0
+    moves = rec.stripe_movements(*period(paid["start"]))
+    assert sorted((m.object_type, m.amount_cents) for m in moves) == [
+        ("payment", 2290),
+        ("refund", -1990),
+        ("refund", -300),
+    ]
+    assert {m.stripe_id for m in moves if m.object_type == "payment"} == {intent_id}

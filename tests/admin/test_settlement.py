@@ -42,8 +42,9 @@ from shop.models import (
     SubOrderStatus,
 )
 from shop.operations import refunds as refund_ops
+from shop.operations import wallet as wallet_ops
 from shop.operations.payments import _book_payment
-from tests.factories import DEFAULT_PASSWORD, ShopFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, ShopFactory, UserFactory, give_credit
 from tests.helpers import csrf_token, login
 from tests.shop import test_orders
 
@@ -78,8 +79,11 @@ def paid_sub(
     delivery_fee: int = 0,
     resident: Any = None,
     method: FulfilmentMethod = FulfilmentMethod.CLICK_AND_COLLECT,
+    wallet_cents: int = 0,
 ) -> SubOrder:
-    """One paid order with one sub-order for `shop`, booked in the ledger."""
+    """One paid order with one sub-order for `shop`, booked in the ledger; with
+    `wallet_cents`, the resident is given that credit and the checkout's hold spends
+    what it may of it (order.wallet_cents), the card the rest."""
     resident = resident or UserFactory(roles=[Role.RESIDENT])
     items = sum(price * qty for price, qty in lines)
     order = Order(
@@ -113,14 +117,18 @@ def paid_sub(
             )
         )
     order.sub_orders.append(sub)
+    db.session.add(order)
+    db.session.flush()
+    if wallet_cents:
+        give_credit(resident, wallet_cents)
+        wallet_ops.hold(order)
     payment = Payment(
         intent_id=f"pi_test_{uuid.uuid4().hex}",
         client_secret="secret",
-        amount_cents=items + delivery_fee,
+        amount_cents=order.card_cents,
         status=PaymentStatus.SUCCEEDED,
     )
     order.payments.append(payment)
-    db.session.add(order)
     db.session.flush()
     _book_payment(order, payment)
     return sub
@@ -300,6 +308,34 @@ def test_a_delivered_sale_pays_the_shop_its_own_delivery_fee_only(app, method, s
         650 + shop_fee - r.commission_ht_cents - r.commission_vat_cents
     )
     assert payable(shop) == -second.carry_out_cents
+    assert entries_sum() == 0
+
+
+def test_a_sale_paid_with_wallet_credit_pays_the_shop_as_a_card_one(app):
+    """The platform funds the credit: the shop gets the same payout, to the cent."""
+    by_card, by_wallet, by_both = ShopFactory(), ShopFactory(), ShopFactory()
+    lines = [(2590, 2), (1099, 1)]
+    card = paid_sub(by_card, lines)
+    wallet_all = paid_sub(by_wallet, lines, wallet_cents=10_000)
+    both = paid_sub(by_both, lines, wallet_cents=1_234)
+    assert (card.order.wallet_cents, wallet_all.order.wallet_cents) == (0, 6279)
+    assert (both.order.wallet_cents, both.order.card_cents) == (1234, 5045)
+    for sub in (card, wallet_all, both):
+        collect(sub, IN_WEEK)
+    db.session.commit()
+    settled = settle_week(WEEK)
+    payouts = {settled[s.id].payout_cents for s in (by_card, by_wallet, by_both)}
+    assert payouts == {net(card)}
+    assert {settled[s.id].sales_cents for s in (by_card, by_wallet, by_both)} == {6279}
+    # A refund of the wallet-paid sale: the card first (5 045), then the wallet.
+    r = refund(both, 6000, IN_NEXT)
+    assert (r.card_cents, r.wallet_cents) == (5045, 955)
+    db.session.commit()
+    after = settle_week(NEXT)[by_both.id]
+    assert after.refunds_cents == 6000
+    assert ledger.balance(ledger.WALLET_HELD[0]) == 0
+    assert ledger.wallet_credit(both.order.user_id) == 955
+    assert payable(by_both) == 6000 - r.commission_ht_cents - r.commission_vat_cents
     assert entries_sum() == 0
 
 

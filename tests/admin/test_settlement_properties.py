@@ -1,7 +1,8 @@
 """Property tests (hypothesis): over random orders, refunds, collection times, holds
 after fulfilment and weekly runs (some weeks skipped), every shop's settlements add
 up to what was paid, to the cent: Σ payouts + Σ commission TTC + Σ refunds + the
-debit still carried == Σ payments; every sale is settled once and only after its
+debit still carried == Σ payments (card + wallet credit, orders being paid partly or
+wholly with credit); refunds go to the card first; every sale is settled once and only after its
 hold (a sale still held at a run waits for a later one, never lost); every refund
 once; the ledger balances; invoice numbers follow each other without gaps."""
 
@@ -22,6 +23,7 @@ from admin.settlement.models import (
 )
 from marketplace import ledger
 from marketplace.extensions import db
+from marketplace.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from shop.models import Refund
 from shop.operations import refunds as refund_ops
 from tests.admin.test_settlement import (  # noqa: F401 - the autouse Stripe stub
@@ -44,6 +46,9 @@ sub_order = st.fixed_dictionaries(
         "delivery": st.sampled_from([0, 0, 390, 590]),
         "collected_at": st.integers(0, HOURS - 1),
         "refunds": st.lists(refund_spec, max_size=3),
+        # Wallet credit the resident has at checkout (0: card only): it pays what it
+        # may, the card the rest.
+        "wallet": st.one_of(st.just(0), st.integers(1, 300_000)),
     }
 )
 scenario = st.fixed_dictionaries(
@@ -77,7 +82,9 @@ def _check_scenario(data: dict) -> None:
     shops = [ShopFactory() for _ in range(3)]
     subs = []
     for spec in data["subs"]:
-        sub = paid_sub(shops[spec["shop"]], spec["lines"], spec["delivery"])
+        sub = paid_sub(
+            shops[spec["shop"]], spec["lines"], spec["delivery"], wallet_cents=spec["wallet"]
+        )
         collect(sub, start + timedelta(hours=spec["collected_at"]))
         for fraction, hour in spec["refunds"]:
             left = refund_ops.refundable_cents(sub)
@@ -144,6 +151,7 @@ def _check_scenario(data: dict) -> None:
     assert counts.get("sale", (0, 0)) == (len(subs), len(subs))  # each sale once
     assert counts.get("refund", (0, 0))[0] == len(refunds)
     assert entries_sum() == 0
+    _check_wallet_and_card(subs, refunds, [spec["wallet"] for spec in data["subs"]])
     # No sale was paid before its hold had passed at the run that paid it.
     early = [
         (at, cutoff, run_at)
@@ -178,3 +186,37 @@ def _check_scenario(data: dict) -> None:
         counter = db.session.get(InvoiceCounter, (territory_id, year))
         assert counter is not None
         assert list(numbers) == list(range(1, counter.last_number + 1))
+
+
+def _check_wallet_and_card(subs: list, refunds: list, given: list[int]) -> None:
+    """Payments are card + wallet; refunds went to the card first, never more than
+    it paid; Stripe's side holds the card money only; every wallet holds what it was
+    given less what it spent plus what came back; nothing is left held."""
+    card = sum(s.order.card_cents for s in subs)
+    spent = sum(s.order.wallet_cents for s in subs)
+    assert card + spent == sum(s.total_cents for s in subs)
+    for sub in subs:
+        mine = [r for r in refunds if r.sub_order_id == sub.id]
+        assert sum(r.card_cents for r in mine) <= sub.order.card_cents
+        if sum(r.wallet_cents for r in mine):  # the wallet only once the card is back
+            assert sum(r.card_cents for r in mine) == sub.order.card_cents
+        back = sum(r.wallet_cents for r in mine)
+        assert (
+            ledger.wallet_credit(sub.order.user_id)
+            == given[subs.index(sub)] - (sub.order.wallet_cents) + back
+        )
+    # Stripe clearing moved by this scenario's payments and refunds: the card's part.
+    references = [f"payment:{s.order.payments[0].intent_id}" for s in subs] + [
+        f"refund:{r.idempotency_key}" for r in refunds
+    ]
+    on_clearing = db.session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerTransaction)
+        .join(LedgerAccount)
+        .where(
+            LedgerAccount.code == ledger.STRIPE_CLEARING[0],
+            LedgerTransaction.reference.in_(references),
+        )
+    )
+    assert on_clearing == card - sum(r.card_cents for r in refunds)
+    assert ledger.balance(ledger.WALLET_HELD[0]) == 0

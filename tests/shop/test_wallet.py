@@ -225,7 +225,9 @@ def test_partial_wallet_payment_pays_the_shops_in_full(app, client, two_shops):
     assert payable(two_shops["b"]) == 2 * by_card["b"]
     assert ledger.balance(ledger.STRIPE_CLEARING[0]) - clearing_before == 2290
     booking = db.session.scalar(
-        select(LedgerTransaction).where(LedgerTransaction.reference == f"payment:{payment.intent_id}")
+        select(LedgerTransaction).where(
+            LedgerTransaction.reference == f"payment:{payment.intent_id}"
+        )
     )
     debits = {e.account.code: e.amount for e in booking.entries if e.amount > 0}
     assert debits == {"stripe:clearing": 2290, "wallet:held": 1000}
@@ -301,9 +303,12 @@ def test_use_wallet_without_credit_is_ignored(app, client, two_shops):
     order = last_order(resident)
     assert (order.wallet_cents, order.payments[0].amount_cents) == (0, TOTAL)
     # No wallet account was even made for this resident.
-    assert db.session.scalar(
-        select(LedgerAccount).where(LedgerAccount.code == ledger.wallet(resident.id)[0])
-    ) is None
+    assert (
+        db.session.scalar(
+            select(LedgerAccount).where(LedgerAccount.code == ledger.wallet(resident.id)[0])
+        )
+        is None
+    )
     assert transactions("wallet-hold") == []
 
 
@@ -379,7 +384,9 @@ def test_late_card_payment_after_release_refunds_the_card_not_the_wallet_again(
     order = db.session.get(Order, order.id)
     assert order.status is OrderStatus.CANCELLED
     assert {s.status for s in order.sub_orders} == {S.REFUNDED}
-    listed = gateway().client.v1.refunds.list(params={"payment_intent": order.payments[0].intent_id})
+    listed = gateway().client.v1.refunds.list(
+        params={"payment_intent": order.payments[0].intent_id}
+    )
     assert sum(r.amount for r in listed.data) == 2290  # the card, in full
     refunds = db.session.scalars(select(Refund).order_by(Refund.id)).all()
     assert sum(r.amount_cents for r in refunds) == TOTAL
@@ -563,7 +570,6 @@ def test_two_checkouts_at_once_cannot_spend_the_same_credit(committed_app: Flask
     assert sorted(orders) == [(300, OrderStatus.PENDING_PAYMENT), (1200, OrderStatus.PAID)]
     assert db.session.scalar(sa.text("SELECT sum(amount) FROM ledger_entry")) == 0
     assert_wallets_are_sums_of_entries()
-
 
 
 # --- the API ---------------------------------------------------------------------------

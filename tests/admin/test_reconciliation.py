@@ -340,7 +340,7 @@ def test_stripe_unreachable_fails_the_command_and_writes_nothing(
 
 
 @pytest.fixture
-def wallet_paid_clean(stripe_clean: datetime, wallet_paid: dict[str, Any]) -> dict[str, Any]:
+def wallet_paid_clean(stripe_clean: datetime, wallet_paid: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
     """A checkout paid 10,00 € by wallet credit and 22,90 € by card (localstripe)."""
     return {**wallet_paid, "start": stripe_clean}
 

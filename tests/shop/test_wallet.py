@@ -34,7 +34,6 @@ from shop.models import (
     OrderStatus,
     PaymentStatus,
     Refund,
-    SubOrder,
     SubOrderStatus,
 )
 from shop.operations import refunds as refund_ops
@@ -52,7 +51,6 @@ from tests.helpers import csrf_token, login, main_text
 from tests.shop.test_notifications import mailbox  # noqa: F401 - fixture
 from tests.shop.test_order_flow import (
     add_to_basket,
-    checkout,
     pay_with_card,
     post_webhook,
     stripe_event_for,

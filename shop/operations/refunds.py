@@ -11,6 +11,12 @@ amount spread over what remains, largest remainders first) and reverses, per lin
 apply_rate(refunded after) − apply_rate(refunded before): the sum telescopes, so a
 sub-order refunded in several steps reverses exactly the commission booked, to the
 cent. The VAT is reversed the same way on the cumulative HT.
+
+An order paid partly or wholly with wallet credit (Order.wallet_cents) is refunded
+to the card first, up to what the card paid for the whole order and has not had
+back, and the rest to the wallet (Refund.wallet_cents): Stripe sees the card part
+only, and the ledger credits Stripe clearing and the wallet with their parts. The
+shop's side (its payable, the commission reversed) does not depend on the split.
 """
 
 from __future__ import annotations

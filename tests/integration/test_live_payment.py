@@ -7,6 +7,7 @@ signature and mark the order paid.
 
 from __future__ import annotations
 
+import re
 import urllib.request
 
 import pytest
@@ -24,6 +25,7 @@ from tests.factories import (
     ShopFactory,
     UserFactory,
     VariantFactory,
+    give_credit,
 )
 from tests.helpers import login
 from tests.shop.test_order_flow import add_to_basket, checkout, pay_with_card
@@ -74,3 +76,51 @@ def test_card_payment_is_confirmed_by_localstripes_signed_webhook(
     assert event is not None
     assert event.type == "payment_intent.succeeded" and event.outcome == "paid"
     assert ledger.balance("stripe:clearing") == 2 * 1990
+
+
+def test_card_part_of_a_wallet_order_is_confirmed_by_the_signed_webhook(
+    committed_app: Flask, committed_client: FlaskClient, live_server: str
+) -> None:
+    """Credit pays 5,00 €: localstripe charges the card 34,80 € and its webhook, for
+    that amount, pays the order; the credit held for it pays the shop the rest."""
+    shop = ShopFactory(commune=CommuneFactory(), name="La Bouquinerie du Port")
+    book = VariantFactory(product__shop=shop, product__name="Roman", price_cents=1990, stock=3)
+    resident = UserFactory(roles=[Role.RESIDENT])
+    give_credit(resident, 500)
+    db.session.commit()
+
+    client = committed_client
+    login(client, resident.email, DEFAULT_PASSWORD)
+    assert add_to_basket(client, "/panier", book.id, 2).status_code == 302
+    page = client.get("/commande").text
+    assert 'name="use_wallet"' in page
+    key = re.search(r'name="checkout_key"[^>]*value="([^"]+)"', page).group(1)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    response = client.post(
+        "/commande",
+        data={
+            "csrf_token": token,
+            "checkout_key": key,
+            "name": "Camille Martin",
+            "email": "camille@example.org",
+            "phone": "06 12 34 56 78",
+            f"fulfilment-{shop.id}": "click_and_collect",
+            "use_wallet": "y",
+        },
+    )
+    assert response.status_code == 302, response.text
+    order = db.session.scalar(select(Order).where(Order.user_id == resident.id))
+    assert order is not None and (order.wallet_cents, order.card_cents) == (500, 3480)
+
+    result = pay_with_card(client, order)
+    assert result.status_code == 200 and result.json["status"] == "succeeded"
+    wait_for(
+        lambda: order_status(order.id) is OrderStatus.PAID,
+        WEBHOOK_TIMEOUT,
+        "localstripe's webhook to mark the order paid",
+    )
+    assert ledger.balance("stripe:clearing") == 3480
+    assert ledger.balance(ledger.WALLET_HELD[0]) == 0
+    assert ledger.wallet_credit(resident.id) == 0
+    commission = ledger.balance("platform:commission") + ledger.balance("platform:vat-collected")
+    assert ledger.balance(ledger.shop_payable(shop.id)[0]) == -(3980 + commission)

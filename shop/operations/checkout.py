@@ -216,6 +216,7 @@ def place_order(
         contact_email=contact.email,
         contact_phone=contact.phone,
         total_cents=0,
+        wallet_cents=0,
         expires_at=reservation_deadline(utcnow()),
     )
     for group in groups:

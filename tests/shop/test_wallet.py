@@ -244,7 +244,7 @@ def test_partial_wallet_payment_pays_the_shops_in_full(app, client, two_shops):
     ) in queue
 
 
-def test_wallet_paying_everything_skips_the_card(app, client, two_shops):
+def test_wallet_paying_everything_skips_the_card(app, client, two_shops, mailbox):  # noqa: F811
     resident = resident_with(5000)
     login(client, resident.email, DEFAULT_PASSWORD)
     heard: list[str] = []
@@ -292,6 +292,9 @@ def test_wallet_paying_everything_skips_the_card(app, client, two_shops):
     assert ops.confirm_card(order, "pm_card_visa") == ("succeeded", None)
     page = text(client.get(f"/commandes/{order.public_id}").text)
     assert "Paiement confirmé" in page and "par carte : 0,00 €" in page
+    (confirmed,) = [m for m in mailbox() if m.subject == "Votre commande Comptoir est confirmée"]
+    body = confirmed.text.replace("\xa0", " ").replace("\u202f", " ")
+    assert "dont 32,90 € avec votre crédit Comptoir et 0,00 € par carte" in body
 
 
 def test_use_wallet_without_credit_is_ignored(app, client, two_shops):

@@ -146,8 +146,8 @@ def succeeded_payment(order: Order) -> Payment | None:
 
 
 def _lock_payments(sub: SubOrder) -> None:
-    """Refunds of one order's sub-orders share its card: one at a time (payments
-    are locked before the sub-order, as the payment webhook does)."""
+    """Refunds of one order's sub-orders share its card: one at a time. Locked after
+    the sub-order, as the state changes that refund (refuse, cancel) lock it first."""
     db.session.execute(
         select(Payment.id)
         .where(Payment.order_id == sub.order_id)
@@ -322,8 +322,8 @@ def refund(
     provider refused; a failed row is kept). Fully refunded → status REFUNDED.
     The caller checks who may refund (see views); this checks the money.
     """
-    _lock_payments(sub)
     db.session.refresh(sub, attribute_names=["status"], with_for_update=True)
+    _lock_payments(sub)
     if sub.status not in REFUNDABLE:
         raise TransitionError(sub.status.value)
     if _parcel_still_with_carrier(sub):

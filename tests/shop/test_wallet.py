@@ -34,6 +34,7 @@ from shop.models import (
     OrderStatus,
     PaymentStatus,
     Refund,
+    SubOrder,
     SubOrderStatus,
 )
 from shop.operations import refunds as refund_ops
@@ -647,3 +648,74 @@ def test_api_use_wallet_is_optional_and_checked(app, client, two_shops):
     placed = api_checkout(client, two_shops, bearer(poor), use_wallet=True)
     assert placed.status_code == 201, placed.json
     assert placed.json["order"]["wallet_cents"] == 0
+
+
+def test_two_refunds_of_one_order_at_once_share_its_card_once(committed_app: Flask):
+    """Shops a and b refund their sub-orders at the same moment: the card (22,90) is
+    split between them once, never refunded twice; the rest goes to the wallet."""
+    import json
+
+    commune = CommuneFactory()
+    a, b = ShopFactory(commune=commune), ShopFactory(commune=commune)
+    book = VariantFactory(product__shop=a, price_cents=1990, stock=3)
+    cheese = VariantFactory(product__shop=b, price_cents=650, stock=5)
+    user = UserFactory(roles=[Role.RESIDENT])
+    give_credit(user, 1000)
+    basket = ops.user_basket(user)
+    basket.lines.append(BasketLine(variant_id=book.id, quantity=1))
+    basket.lines.append(BasketLine(variant_id=cheese.id, quantity=2))
+    db.session.flush()
+    method = FulfilmentMethod.CLICK_AND_COLLECT
+    contact = ops.Contact("Camille Martin", user.email, "0612345678")
+    order = ops.place_order(
+        user, basket, {a.id: method, b.id: method}, contact, uuid.uuid4(), use_wallet=True
+    )
+    db.session.commit()
+    intent_id = order.payments[0].intent_id
+    card = gateway().create_test_card_method(
+        {"number": "4242424242424242", "exp_month": "12", "exp_year": "2034", "cvc": "123"}
+    )
+    assert gateway().confirm_with(intent_id, card).status == "succeeded"
+    assert ops.handle_stripe_event(json.loads(stripe_event_for(intent_id))) == "paid"
+    db.session.commit()
+    sub_ids = {s.shop_id: s.id for s in order.sub_orders}
+    first_done, first_may_commit, second_done = (threading.Event() for _ in range(3))
+    results: dict[str, Any] = {}
+
+    def run(name: str, sub_id: int, wait: threading.Event | None) -> None:
+        try:
+            with committed_app.app_context():
+                try:
+                    sub = db.session.get(SubOrder, sub_id)
+                    row = refund_ops.refund_remaining(sub, None, "system", "rupture")
+                    results[name] = (row.amount_cents, row.wallet_cents)
+                    if wait is not None:
+                        first_done.set()
+                        assert wait.wait(30)
+                    db.session.commit()
+                finally:
+                    db.session.remove()
+        except BaseException as exc:  # reported by the test
+            results[f"{name}-error"] = exc
+            first_done.set()
+        finally:
+            if wait is None:
+                second_done.set()
+
+    first = threading.Thread(target=run, args=("a", sub_ids[a.id], first_may_commit))
+    first.start()
+    assert first_done.wait(30)
+    second = threading.Thread(target=run, args=("b", sub_ids[b.id], None))
+    second.start()
+    assert not second_done.wait(1.0), results  # waits for the first refund's end
+    first_may_commit.set()
+    first.join(30)
+    second.join(30)
+    assert {k: v for k, v in results.items() if k.endswith("error")} == {}
+    assert (results["a"], results["b"]) == ((1990, 0), (1300, 1000))
+    listed = gateway().client.v1.refunds.list(params={"payment_intent": intent_id})
+    assert sorted(r.amount for r in listed.data) == [300, 1990]
+    db.session.expire_all()
+    assert ledger.wallet_credit(user.id) == 1000
+    assert ledger.balance(ledger.STRIPE_CLEARING[0]) == 0
+    assert db.session.scalar(sa.text("SELECT sum(amount) FROM ledger_entry")) == 0

@@ -42,7 +42,7 @@ from ..operations.checkout import (
     delivery_address,
     shop_offers,
 )
-from ..operations.wallet import credit_to_use
+from ..operations.wallet import CARD_MINIMUM_CENTS, credit_to_use
 from .common import METHOD_LABELS, bp
 
 
@@ -117,6 +117,7 @@ def checkout() -> Any:
         fees=fees,
         credit=credit,
         wallet_used=credit_to_use(credit, total + fees) if form.use_wallet.data else 0,
+        card_minimum=CARD_MINIMUM_CENTS,
         method_labels=METHOD_LABELS,
         problems=problems,
         chosen={

@@ -108,3 +108,54 @@ def test_resident_orders_from_two_shops_in_the_browser(
     assert "Paiement confirmé" in text
     assert "La Bouquinerie" in text and "Fromagerie du Marché" in text
     assert text.count("Code de retrait") == 2
+
+
+def test_resident_pays_with_wallet_credit_in_the_browser(
+    committed_app: Flask, live_server: str, browser
+) -> None:
+    """The credit box, ticked with the keyboard, previews the split; the wallet pays
+    everything, so no card is asked: straight to the paid order."""
+    from marketplace import ledger
+    from tests.factories import give_credit
+
+    commune = CommuneFactory(name="Marmande", slug="marmande")
+    books = ShopFactory(commune=commune, name="La Bouquinerie", slug="la-bouquinerie")
+    VariantFactory(product__shop=books, product__name="Roman", price_cents=1990)
+    resident = UserFactory(roles=[Role.RESIDENT], first_name="Camille")
+    give_credit(resident, 2500)
+    db.session.commit()
+
+    page = browser.new_page(locale="fr-FR")
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server}/compte/connexion")
+    page.get_by_label("Adresse e-mail").fill(resident.email)
+    page.get_by_label("Mot de passe").fill(DEFAULT_PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.goto(live_server)
+    page.get_by_role("link", name="La Bouquinerie").first.click()
+    page.locator("form.variant button[type=submit]").first.click()
+    page.wait_for_load_state()
+
+    page.goto(f"{live_server}/commande")
+    box = page.get_by_label(re.compile(r"Utiliser mon crédit Comptoir \(25,00\s€ disponibles\)"))
+    assert not page.locator("#wallet-used").is_visible()
+    box.focus()
+    page.keyboard.press("Space")
+    assert box.is_checked()
+    used = page.locator("#wallet-used")
+    assert used.is_visible()
+    assert re.sub(r"\s", " ", used.inner_text()) == "Crédit utilisé : −19,90 €"
+    assert re.sub(r"\s", " ", page.locator("#card-rest").inner_text()) == (
+        "Reste à payer par carte : 0,00 €"
+    )
+    page.keyboard.press("Space")  # unticked: the preview goes away
+    assert not used.is_visible()
+    page.keyboard.press("Space")
+    page.get_by_label("Téléphone").fill("06 12 34 56 78")
+    page.get_by_role("button", name="Continuer vers le paiement").click()
+    page.wait_for_url(re.compile(r".*/commandes/[0-9a-f-]+$"))
+    text = page.locator("main").inner_text()
+    assert "Commande payée avec votre crédit Comptoir." in page.inner_text("body")
+    assert "Paiement confirmé" in text and "Code de retrait" in text
+    db.session.rollback()
+    assert ledger.wallet_credit(resident.id) == 2500 - 1990

@@ -151,6 +151,7 @@ def test_checkbox_only_for_a_resident_with_credit(app, client, two_shops):
     add_to_basket(client, "/panier", two_shops["book"].id, 1)
     page = client.get("/commande").text
     assert 'name="use_wallet"' not in page and "Crédit Comptoir" not in page
+    assert "wallet-summary" not in page and "checkout.js" not in page
     logout(client)
 
     rich = resident_with(1234)
@@ -162,7 +163,10 @@ def test_checkbox_only_for_a_resident_with_credit(app, client, two_shops):
     assert 'aria-describedby="use_wallet-hint"' in box and 'id="use_wallet-hint"' in page
     label = re.search(r'<label for="use_wallet">([^<]*)</label>', page).group(1)
     assert label.replace("\xa0", " ") == "Utiliser mon crédit Comptoir (12,34 € disponibles)"
-    assert "Crédit utilisé" not in page  # the summary only once asked
+    # The split is shown once asked (the page's script previews it as the box is ticked).
+    assert re.search(r'<p id="wallet-used" hidden>', page)
+    assert re.search(r'<p id="card-rest" hidden>', page)
+    assert "checkout.js" in page
 
 
 def test_summary_shows_credit_used_and_rest_by_card(app, client, two_shops):
@@ -180,10 +184,9 @@ def test_summary_shows_credit_used_and_rest_by_card(app, client, two_shops):
     body = text(shown.text)
     assert "Crédit utilisé : −10,00 €" in body
     assert "Reste à payer par carte : 9,90 €" in body
-    assert 'checked id="use_wallet"' in shown.text or re.search(
-        r'<input[^>]*checked[^>]*name="use_wallet"|<input[^>]*name="use_wallet"[^>]*checked',
-        shown.text,
-    )
+    box = re.search(r'<input[^>]*name="use_wallet"[^>]*>', shown.text).group(0)
+    assert "checked" in box  # kept ticked
+    assert 'id="wallet-used" hidden' not in shown.text
     assert db.session.scalar(select(func.count()).select_from(Order)) == 0
 
 

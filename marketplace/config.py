@@ -44,6 +44,15 @@ def _env_bytes(name: str, default: int) -> int:
     return int(value)
 
 
+def _env_whole(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if not value.strip().isdigit():
+        raise ConfigError(f"{name} must be a whole number (0 or more), not {value!r}")
+    return int(value)
+
+
 def database_url(url: str) -> str:
     """Use the psycopg 3 driver for plain postgres:// URLs."""
     for prefix in ("postgres://", "postgresql://"):
@@ -163,6 +172,12 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "OPENAPI_DOCS_PATH": "/docs",
         "OPENAPI_SWAGGER_UI_PATH": "/swagger-ui" if env("OPENAPI_SWAGGER_UI_URL") else None,
         "OPENAPI_SWAGGER_UI_URL": env("OPENAPI_SWAGGER_UI_URL"),
+        # Cityzens (a territory's settings["cityzens"] wins, see ambassadors/operations/rules.py):
+        # reward in basis points of the line (capped by its commission), days a click
+        # counts, days after fulfilment before the reward is credited.
+        "CITYZEN_REWARD_RATE_BP": _env_whole("CITYZEN_REWARD_RATE_BP", 300),
+        "CITYZEN_ATTRIBUTION_DAYS": _env_whole("CITYZEN_ATTRIBUTION_DAYS", 30),
+        "CITYZEN_WITHDRAWAL_DAYS": _env_whole("CITYZEN_WITHDRAWAL_DAYS", 14),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env("COMPTOIR_ENV") == "production",

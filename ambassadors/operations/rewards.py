@@ -1,0 +1,233 @@
+"""Attribution of order lines to Cityzens and their rewards in the wallet ledger.
+
+- `order_placed`: each line of a product someone recommended is attributed to the
+  latest click (last click wins) on a standing recommendation of that product, made
+  within the attribution window by the buyer (signed in) or from the buyer's browser
+  (the visitor cookie of the checkout request). Clicks on the buyer's own
+  recommendations do not count. The reward rate is frozen then.
+- `suborder_fulfilled`: the reward becomes due after the withdrawal period.
+- `credit_due_rewards(now)`: reward = min(rate × (line − refunded on the line),
+  commission HT kept on the line), posted once as "reward:<attribution id>"
+  (Dr platform rewards, Cr the Cityzen's wallet); nothing due → void.
+- `suborder_refunded`: before the credit, the reward is simply computed later on what
+  remains; after it, the difference is reversed, once per refund
+  ("reward-reversal:<attribution id>:<refund id>", Dr wallet, Cr platform rewards).
+
+A reversal may take the wallet below zero when its credit was already spent: the
+wallet then owes the platform, and later rewards pay that back first (the balance is
+what it is; a negative wallet credit cannot be spent).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import has_request_context, request
+from sqlalchemy import or_, select
+
+from marketplace import ledger
+from marketplace.extensions import db
+from marketplace.models import LedgerTransaction, utcnow
+from marketplace.money import apply_rate
+from merchants.models import Variant
+from shop.models import Order, OrderLine, Refund, SubOrder
+from shop.operations.refunds import live_refunds
+
+from ..models import Attribution, AttributionStatus, Cityzen, Recommendation, ReferralClick
+from .rules import rules
+
+VISITOR_COOKIE = "cityzen_ref"
+A = AttributionStatus
+
+
+def request_visitor() -> str | None:
+    """The browser's visitor token (set by a shared link), when in a request."""
+    if not has_request_context():
+        return None
+    return request.cookies.get(VISITOR_COOKIE) or None
+
+
+def _last_click(
+    product_id: int, buyer_id: int, visitor: str | None, since: datetime
+) -> ReferralClick | None:
+    by_whom = [ReferralClick.user_id == buyer_id]
+    if visitor:
+        by_whom.append(ReferralClick.visitor == visitor)
+    return db.session.scalar(
+        select(ReferralClick)
+        .join(Recommendation, Recommendation.id == ReferralClick.recommendation_id)
+        .join(Cityzen, Cityzen.id == Recommendation.cityzen_id)
+        .where(
+            Recommendation.product_id == product_id,
+            Recommendation.withdrawn_at.is_(None),
+            Cityzen.active.is_(True),
+            Cityzen.user_id != buyer_id,
+            ReferralClick.clicked_at >= since,
+            or_(*by_whom),
+        )
+        .order_by(ReferralClick.clicked_at.desc(), ReferralClick.id.desc())
+        .limit(1)
+    )
+
+
+def attribute_order(order: Order, visitor: str | None = None, now: datetime | None = None) -> int:
+    """Attribute the order's lines bought through a shared link; idempotent (a line
+    keeps its attribution). Returns how many lines were attributed now."""
+    moment = now or utcnow()
+    terms = rules(order.territory_id)
+    since = moment - timedelta(days=terms.attribution_days)
+    made = 0
+    for sub in order.sub_orders:
+        for line in sub.lines:
+            if line.variant_id is None or _attribution_of(line.id) is not None:
+                continue
+            product_id = db.session.scalar(
+                select(Variant.product_id).where(Variant.id == line.variant_id)
+            )
+            click = _last_click(product_id, order.user_id, visitor, since) if product_id else None
+            if click is None:
+                continue
+            db.session.add(
+                Attribution(
+                    sub_order_id=sub.id,
+                    order_line_id=line.id,
+                    recommendation_id=click.recommendation_id,
+                    cityzen_user_id=click.recommendation.cityzen.user_id,
+                    rate_bp=terms.reward_rate_bp,
+                )
+            )
+            made += 1
+    db.session.flush()
+    return made
+
+
+def _attribution_of(line_id: int) -> Attribution | None:
+    return db.session.scalar(select(Attribution).where(Attribution.order_line_id == line_id))
+
+
+def _attributions(sub: SubOrder) -> list[Attribution]:
+    return list(
+        db.session.scalars(
+            select(Attribution).where(Attribution.sub_order_id == sub.id).order_by(Attribution.id)
+        )
+    )
+
+
+def on_order_placed(order: Order, **_: Any) -> None:
+    attribute_order(order, request_visitor())
+
+
+def on_suborder_fulfilled(sub: SubOrder, **_: Any) -> None:
+    """The withdrawal period starts: rewards of the sub-order are due after it (set
+    once, at the first fulfilment)."""
+    attributions = _attributions(sub)
+    if not attributions:
+        return
+    days = rules(sub.order.territory_id).withdrawal_days
+    for att in attributions:
+        if att.status is A.PENDING and att.eligible_at is None:
+            att.eligible_at = utcnow() + timedelta(days=days)
+    db.session.flush()
+
+
+# --- the amount ----------------------------------------------------------------------
+
+
+def refunded_on_line(sub: SubOrder, line_id: int) -> int:
+    key = str(line_id)
+    return sum(int((r.allocation or {}).get(key, 0)) for r in live_refunds(sub))
+
+
+def reward_now(att: Attribution) -> int:
+    """The reward on what remains of the line: its rate, capped by the commission HT
+    the platform keeps on the line (booked per line at payment, less what refunds
+    reversed: the rule of shop/operations/refunds.py)."""
+    line: OrderLine = att.order_line
+    sub = att.sub_order
+    refunded = refunded_on_line(sub, line.id)
+    remaining = max(line.total_cents - refunded, 0)
+    if sub.commission_rate_bp is None or remaining == 0:
+        return 0
+    rate = sub.commission_rate_bp
+    commission = apply_rate(line.total_cents, rate) - apply_rate(refunded, rate)
+    return max(min(apply_rate(remaining, att.rate_bp), commission), 0)
+
+
+def _description(att: Attribution) -> str:
+    return f"Récompense Cityzen {att.sub_order.reference} ({att.order_line.product_name})"[:300]
+
+
+def credit(att: Attribution, now: datetime) -> bool:
+    """Credit one due reward (or void it when nothing is due); True when credited."""
+    amount = reward_now(att)
+    if amount <= 0:
+        att.status = A.VOID
+        return False
+    ledger.post(
+        "reward",
+        f"reward:{att.id}",
+        _description(att),
+        [(ledger.PLATFORM_REWARDS, amount), (ledger.wallet(att.cityzen_user_id), -amount)],
+    )
+    att.status = A.CREDITED
+    att.reward_cents = amount
+    att.credited_at = now
+    return True
+
+
+def credit_due_rewards(now: datetime | None = None, limit: int = 500) -> int:
+    """Credit the pending rewards whose withdrawal period has passed; idempotent
+    (rows locked, skipped by a concurrent run; each posting once per reference).
+    Returns how many were credited."""
+    moment = now or utcnow()
+    due = db.session.scalars(
+        select(Attribution)
+        .where(
+            Attribution.status == A.PENDING,
+            Attribution.eligible_at.is_not(None),
+            Attribution.eligible_at <= moment,
+        )
+        .order_by(Attribution.eligible_at, Attribution.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    credited = sum(1 for att in due if credit(att, moment))
+    db.session.flush()
+    return credited
+
+
+def on_suborder_refunded(sub: SubOrder, refund: Refund, **_: Any) -> None:
+    """Reverse, for each credited reward of a refunded line, what it no longer earns."""
+    for att in _attributions(sub):
+        if str(att.order_line_id) not in (refund.allocation or {}):
+            continue
+        if att.status is A.PENDING and reward_now(att) == 0:
+            att.status = A.VOID  # nothing left to earn: the dashboard says so at once
+        elif att.status is A.CREDITED:
+            _reverse(att, refund)
+    db.session.flush()
+
+
+def _reverse(att: Attribution, refund: Refund) -> None:
+    reference = f"reward-reversal:{att.id}:{refund.id}"
+    difference = att.reward_cents - reward_now(att)
+    if difference <= 0 or _posted(reference):
+        return
+    ledger.post(
+        "reward-reversal",
+        reference,
+        f"Annulation de récompense Cityzen {att.sub_order.reference}"[:300],
+        [(ledger.wallet(att.cityzen_user_id), difference), (ledger.PLATFORM_REWARDS, -difference)],
+    )
+    att.reward_cents -= difference
+    att.reversed_cents += difference
+    if att.reward_cents == 0:
+        att.status = A.REVERSED
+
+
+def _posted(reference: str) -> bool:
+    found = db.session.scalar(
+        select(LedgerTransaction.id).where(LedgerTransaction.reference == reference)
+    )
+    return found is not None

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from ambassadors import operations as cityzen_ops
 from marketplace.extensions import after_commit, db
 from marketplace.models import Role, utcnow
 from marketplace.security import role_required
@@ -31,7 +32,11 @@ bp = Blueprint("admin", __name__, url_prefix="/collectivite", template_folder="t
 @role_required(Role.STAFF)
 def dashboard() -> str:
     """First adoption figures: shops by status, paid orders."""
-    return render_template("admin/dashboard.html", figures=operations.dashboard_figures())
+    return render_template(
+        "admin/dashboard.html",
+        figures=operations.dashboard_figures(),
+        cityzens=cityzen_ops.figures(),
+    )
 
 
 # Shops waiting for approval, and the collectivité's invitations -------------------

@@ -44,6 +44,9 @@ PUBLIC = {
     "webhooks.stripe_webhook",  # authenticated by Stripe's signature
     "merchants.signup",  # free shop sign-up: a visitor creates the account with it
     "merchants.staff_invitation",  # GET only, by the signed token; joining needs a log-in
+    "ambassadors.landing",  # "Devenir Cityzen": the rules; opting in needs a log-in
+    "ambassadors.recommend",  # linked from cached product pages: sends to log in itself
+    "ambassadors.shared_link",  # /r/<code>: the shared link visitors follow
 }
 # Not application pages.
 SKIPPED_PREFIXES = ("api-docs.",)

@@ -131,7 +131,7 @@ class Figures:
     """The collectivité's view of the Cityzens (no personal data)."""
 
     cityzens: int
-    sales: int
+    sales: int  # articles sold through their links (paid orders)
     sales_cents: int
     rewards_credited_cents: int
     wallet_credit_cents: int
@@ -141,7 +141,7 @@ def figures() -> Figures:
     cityzens = db.session.scalar(select(func.count()).where(Cityzen.active.is_(True))) or 0
     count, cents = db.session.execute(
         select(
-            func.count(),
+            func.coalesce(func.sum(OrderLine.quantity), 0),
             func.coalesce(func.sum(OrderLine.unit_price_cents * OrderLine.quantity), 0),
         )
         .select_from(Attribution)

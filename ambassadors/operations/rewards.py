@@ -197,8 +197,10 @@ def credit_due_rewards(now: datetime | None = None, limit: int = 500) -> int:
     return credited
 
 
-def on_suborder_refunded(sub: SubOrder, refund: Refund, **_: Any) -> None:
+def on_suborder_refunded(sub: SubOrder, refund: Refund | None = None, **_: Any) -> None:
     """Reverse, for each credited reward of a refunded line, what it no longer earns."""
+    if refund is None:  # an announcement without its refund row: nothing to allocate
+        return
     for att in _attributions(sub):
         if str(att.order_line_id) not in (refund.allocation or {}):
             continue

@@ -107,9 +107,16 @@ def _attribution_of(line_id: int) -> Attribution | None:
 
 
 def _attributions(sub: SubOrder) -> list[Attribution]:
+    """The sub-order's attributions, locked and read afresh: a refund waits for a
+    reward run crediting them (then reverses what it credited), and the run skips
+    the rows a refund holds (and credits them on its next pass, refund included)."""
     return list(
         db.session.scalars(
-            select(Attribution).where(Attribution.sub_order_id == sub.id).order_by(Attribution.id)
+            select(Attribution)
+            .where(Attribution.sub_order_id == sub.id)
+            .order_by(Attribution.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     )
 

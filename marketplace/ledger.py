@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .extensions import db
 from .models import AccountKind, LedgerAccount, LedgerEntry, LedgerTransaction
@@ -18,11 +20,19 @@ class UnbalancedTransaction(ValueError):
 
 def account(code: str, kind: AccountKind, name: str) -> LedgerAccount:
     """The account with this code, created on first use."""
-    found = db.session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+    query = select(LedgerAccount).where(LedgerAccount.code == code)
+    found = db.session.scalar(query)
     if found is None:
-        found = LedgerAccount(code=code, kind=kind, name=name)
-        db.session.add(found)
-        db.session.flush()
+        # Two transactions may open the same account at once (two first wallet
+        # checkouts): ON CONFLICT makes the second wait for the first and take its
+        # row, where a plain INSERT failed it on the unique code.
+        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        db.session.execute(
+            insert(LedgerAccount)
+            .values(code=code, kind=kind, name=name)
+            .on_conflict_do_nothing(index_elements=[LedgerAccount.code])
+        )
+        found = db.session.scalars(query).one()
     return found
 
 

@@ -8,7 +8,7 @@ def init_app(app: Flask) -> None:
     from marketplace.extensions import api
 
     from . import api as cityzen_api
-    from . import commands, tasks, views
+    from . import commands, demo, tasks, views
     from .operations import on_order_placed, on_suborder_fulfilled, on_suborder_refunded
 
     app.register_blueprint(views.bp)
@@ -18,5 +18,6 @@ def init_app(app: Flask) -> None:
     events.order_placed.connect(on_order_placed, weak=False)
     events.suborder_fulfilled.connect(on_suborder_fulfilled, weak=False)
     events.suborder_refunded.connect(on_suborder_refunded, weak=False)
+    events.demo_loaded.connect(demo.load_demo, weak=False)
     tasks.init_app(app)
     commands.init_app(app)

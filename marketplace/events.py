@@ -12,3 +12,6 @@ suborder_fulfilled = _signals.signal("suborder-fulfilled")
 suborder_refunded = _signals.signal("suborder-refunded")
 # A checkout created an order (sent in the checkout's transaction, before payment).
 order_placed = _signals.signal("order-placed")
+# The demo territory was loaded (sender: the app); later domains add their part and
+# return a line for the command's summary.
+demo_loaded = _signals.signal("demo-loaded")

@@ -22,11 +22,19 @@ def init_app(app: Flask) -> None:
 @click.option("--epci", default="200030674", show_default=True, help="EPCI code.")
 def load_demo(epci: str) -> None:
     """Load the demo territory (idempotent): shops, products, one account per role."""
+    from flask import current_app
+
+    from marketplace import events
     from marketplace.extensions import db
 
     from .demo import load_demo as run
 
     summary = run(epci)
+    # The domains after this one (Cityzens…) add their demo data on the same shops.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    for _receiver, line in events.demo_loaded.send(app):
+        if line:
+            summary += f"\n{line}"
     db.session.commit()
     click.echo(summary)
 

@@ -71,10 +71,11 @@ def _too_large_message() -> str:
     if limit is None or (length is not None and length <= limit):
         # The body fits: one form field or the number of parts broke Flask's own limits.
         return _("Un champ du formulaire est trop long.")
-    return _("Envoi trop volumineux : %(size)s au plus.", size=_size(limit))
+    return _("Envoi trop volumineux : %(size)s au plus.", size=size_text(limit))
 
 
-def _size(limit: int) -> str:
+def size_text(limit: int) -> str:
+    """A byte count as people read it, in their language ("10 Mo", "10 MB")."""
     step, unit = next((s, u) for s, u in SIZE_UNITS if limit >= s or s == 1)
     return str(format_unit(limit // step, unit, length="short", locale=str(get_locale())))
 

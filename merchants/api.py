@@ -513,8 +513,8 @@ class ImportJobs(MethodView):
         if len(content) > import_ops.MAX_UPLOAD_BYTES:
             fail(
                 UnprocessableEntity,
-                _("Fichier trop volumineux : 10 Mo au plus."),
-                {"files": {"file": [_("Fichier trop volumineux : 10 Mo au plus.")]}},
+                import_ops.too_large_message(),
+                {"files": {"file": [import_ops.too_large_message()]}},
             )
         if not content:
             field_error("file", _("Ce fichier est vide."), "files")

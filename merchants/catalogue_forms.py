@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -20,7 +21,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length
 
+from marketplace.errors import size_text
+
 from .models import ProductStatus
+from .operations import images
 from .operations.catalogue import CATEGORY_MAX, MAX_OPTIONS, NAME_MAX
 
 REQUIRED = _l("Ce champ est obligatoire.")
@@ -94,7 +98,12 @@ class ProductForm(FlaskForm):
 
 
 class PhotoForm(FlaskForm):
-    photo = FileField(_l("Photo (JPEG, PNG ou WebP, 8 Mo au plus)"))
+    photo = FileField(
+        _l(
+            "Photo (JPEG, PNG ou WebP, %(size)s au plus)",
+            size=LazyString(size_text, images.MAX_UPLOAD_BYTES),
+        )
+    )
     alt = StringField(
         _l("Description de la photo (texte alternatif)"),
         filters=[strip],

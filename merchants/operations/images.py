@@ -22,6 +22,7 @@ from flask import current_app, url_for
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, select
 
+from marketplace.errors import size_text
 from marketplace.extensions import after_commit, db
 
 from ..models import IMAGE_SIZES, Product, ProductImage
@@ -52,10 +53,12 @@ def media_folder() -> Path:
 
 
 def read_upload(stream: IO[bytes]) -> bytes:
-    """The uploaded bytes, refusing more than 8 MB without reading further."""
+    """The uploaded bytes, refusing more than MAX_UPLOAD_BYTES without reading further."""
     data = stream.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
-        raise ImageRejected(_("Photo trop lourde : 8 Mo au plus."))
+        raise ImageRejected(
+            _("Photo trop lourde : %(size)s au plus.", size=size_text(MAX_UPLOAD_BYTES))
+        )
     if not data:
         raise ImageRejected(_("Choisissez une photo à envoyer."))
     return data

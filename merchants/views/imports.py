@@ -22,12 +22,13 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from marketplace.errors import handle_too_large
+from marketplace.errors import handle_too_large, size_text
 from marketplace.extensions import after_commit, db
 from marketplace.models import Role
 from marketplace.security import role_required
@@ -52,8 +53,17 @@ STATUS_LABELS = {
 
 class UploadForm(FlaskForm):
     file = FileField(
-        _l("Fichier CSV ou XLSX (10 Mo au plus)"),
+        _l(
+            "Fichier CSV ou XLSX (%(size)s au plus)",
+            size=LazyString(size_text, import_ops.MAX_UPLOAD_BYTES),
+        ),
         validators=[FileRequired(_l("Choisissez un fichier CSV ou XLSX."))],
+    )
+
+
+def _too_large_message() -> str:
+    return _(
+        "Fichier trop volumineux : %(size)s au plus.", size=size_text(import_ops.MAX_UPLOAD_BYTES)
     )
 
 
@@ -79,7 +89,7 @@ def _too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
         return handle_too_large(exc)
     shop = staff_shop_or_404(request.view_args["shop_id"])
     form = UploadForm(formdata=None)
-    form.file.errors = [_("Fichier trop volumineux : 10 Mo au plus.")]
+    form.file.errors = [import_ops.too_large_message()]
     return _render_index(shop, form), 413
 
 
@@ -90,7 +100,7 @@ def _render_index(shop: Shop, form: UploadForm) -> str:
         form=form,
         jobs=import_ops.recent_jobs(shop),
         columns=export_ops.column_help(),
-        max_mb=import_ops.MAX_UPLOAD_BYTES // (1024 * 1024),
+        max_size=size_text(import_ops.MAX_UPLOAD_BYTES),
     )
 
 
@@ -143,7 +153,7 @@ def import_upload(shop_id: int) -> ResponseReturnValue:
     upload = form.file.data
     content = upload.read(import_ops.MAX_UPLOAD_BYTES + 1)
     if len(content) > import_ops.MAX_UPLOAD_BYTES:
-        form.file.errors = [_("Fichier trop volumineux : 10 Mo au plus.")]
+        form.file.errors = [import_ops.too_large_message()]
         return _render_index(shop, form), 413
     if not content:
         form.file.errors = [_("Ce fichier est vide.")]

@@ -25,6 +25,6 @@ def test_dashboard_counts_shops_and_paid_orders(client):
     login(client, agent.email, DEFAULT_PASSWORD)
     page = client.get("/collectivite/")
     assert page.status_code == 200
-    assert "1 commandes payées, 25,00 € de ventes." in main_text(page.text)
+    assert "1 commande payée, 25,00 € de ventes." in main_text(page.text)
     rows = dict(re.findall(r'<tr><td>([^<]+)</td><td class="num">(\d+)</td></tr>', page.text))
     assert rows == {"Validée": "2", "En attente de validation": "1"}

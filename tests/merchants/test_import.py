@@ -772,7 +772,13 @@ def test_too_large_upload_is_refused_with_413(
 ) -> None:
     response = upload(client, merchant, b"a" * (ops.MAX_UPLOAD_BYTES + 100 * 1024), "big.csv")
     assert response.status_code == 413
+    assert "Fichier trop volumineux : 10 Mo au plus." in main_text(response.text)
     assert db.session.scalar(select(func.count(ImportJob.id))) == 0
+    # Just over the limit, inside the request size allowed: the view's own check.
+    response = upload(client, merchant, b"a" * (ops.MAX_UPLOAD_BYTES + 1), "big.csv")
+    assert response.status_code == 413
+    assert "Fichier trop volumineux : 10 Mo au plus." in main_text(response.text)
+    assert "Fichier CSV ou XLSX (10 Mo au plus)" in main_text(response.text)
 
 
 def test_imports_keep_their_own_limit_above_a_lower_site_wide_one(

@@ -43,6 +43,7 @@ from .common import (
     ImportFileError,
     Progress,
     Report,
+    too_large_message,
 )
 from .jobs import (
     apply,
@@ -101,4 +102,5 @@ __all__ = [
     "recent_jobs",
     "source_from_bytes",
     "source_from_path",
+    "too_large_message",
 ]

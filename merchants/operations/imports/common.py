@@ -6,6 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext
+
+from marketplace.errors import size_text
+
 # The columns of the template, in order; product_ref is optional.
 COLUMNS = (
     "sku",
@@ -41,6 +45,7 @@ TEXT_COLUMNS = frozenset(
 FORMULA_CHARS = ("=", "+", "-", "@")
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
 MAX_COLUMNS = 64
 MAX_LINE_CHARS = 64 * 1024  # one physical line of a CSV file
 MAX_RECORD_CHARS = 256 * 1024  # one record (quoted fields may span lines)
@@ -53,6 +58,12 @@ BATCH_ROWS = 500  # rows checked and written together (the progress moves per ba
 DEFAULT_ASYNC_ROWS = 500
 
 Progress = Callable[[int], None]
+
+
+def too_large_message() -> str:
+    """What a file over MAX_UPLOAD_BYTES is told, in the sender's language."""
+    size = size_text(MAX_UPLOAD_BYTES)
+    return str(gettext("Fichier trop volumineux : %(size)s au plus.", size=size))
 
 
 class ImportFileError(ValueError):

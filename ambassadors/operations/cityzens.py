@@ -8,7 +8,7 @@ from datetime import datetime
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from marketplace.extensions import db
+from marketplace.extensions import db, fits_id
 from marketplace.models import User, utcnow
 from marketplace.operations import FieldError
 from merchants.models import Product, ProductStatus, Shop, ShopStatus
@@ -83,7 +83,10 @@ def opt_out(user: User) -> None:
 
 
 def recommendable_product(product_id: int) -> Product:
-    """A published product of an approved shop, or NotFound."""
+    """A published product of an approved shop, or NotFound (also for an id no
+    key can hold: PostgreSQL would refuse it with an error, not an empty answer)."""
+    if not fits_id(product_id):
+        raise NotFound(product_id)
     product = db.session.scalar(
         select(Product)
         .join(Shop, Shop.id == Product.shop_id)
@@ -150,7 +153,9 @@ def recommend(cityzen: Cityzen, product_id: int, comment: str) -> Recommendation
 
 
 def own_recommendation(cityzen: Cityzen, recommendation_id: int) -> Recommendation:
-    found = db.session.get(Recommendation, recommendation_id)
+    found = (
+        db.session.get(Recommendation, recommendation_id) if fits_id(recommendation_id) else None
+    )
     if found is None or found.cityzen_id != cityzen.id:
         raise NotFound(recommendation_id)
     return found

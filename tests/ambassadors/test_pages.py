@@ -245,3 +245,13 @@ def test_withdraw_and_opt_out_from_the_dashboard(client, app, world):
     db.session.expire_all()
     assert not _cityzen(alice).active
     assert client.get(f"/r/{world['rec_bob'].code}").status_code == 200  # Bob's still works
+
+
+def test_ids_too_large_for_a_key_are_404_not_500(client, app, world):
+    login(client, world["alice"].email, DEFAULT_PASSWORD)
+    huge = "99999999999999999999"
+    assert client.get(f"/cityzens/recommander/{huge}").status_code == 404
+    token = csrf_token(client, DASHBOARD)
+    response = client.post(f"/cityzens/recommandations/{huge}/retirer", data={"csrf_token": token})
+    assert response.status_code == 404
+    assert client.get("/cityzens/recommander/2147483648").status_code == 404

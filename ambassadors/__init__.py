@@ -9,7 +9,12 @@ def init_app(app: Flask) -> None:
 
     from . import api as cityzen_api
     from . import commands, demo, tasks, views
-    from .operations import on_order_placed, on_suborder_fulfilled, on_suborder_refunded
+    from .operations import (
+        on_order_placed,
+        on_suborder_fulfilled,
+        on_suborder_refunded,
+        on_suborder_status_changed,
+    )
 
     app.register_blueprint(views.bp)
     api.register_blueprint(cityzen_api.blp)
@@ -18,6 +23,7 @@ def init_app(app: Flask) -> None:
     events.order_placed.connect(on_order_placed, weak=False)
     events.suborder_fulfilled.connect(on_suborder_fulfilled, weak=False)
     events.suborder_refunded.connect(on_suborder_refunded, weak=False)
+    events.suborder_status_changed.connect(on_suborder_status_changed, weak=False)
     events.demo_loaded.connect(demo.load_demo, weak=False)
     tasks.init_app(app)
     commands.init_app(app)

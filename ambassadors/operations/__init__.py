@@ -22,6 +22,7 @@ from .rewards import (
     on_order_placed,
     on_suborder_fulfilled,
     on_suborder_refunded,
+    on_suborder_status_changed,
     reward_now,
 )
 from .rules import Rules, rules
@@ -42,6 +43,7 @@ __all__ = [
     "on_order_placed",
     "on_suborder_fulfilled",
     "on_suborder_refunded",
+    "on_suborder_status_changed",
     "opt_in",
     "opt_out",
     "own_recommendation",

@@ -6,6 +6,9 @@
   (the visitor cookie of the checkout request). Clicks on the buyer's own
   recommendations do not count. The reward rate is frozen then.
 - `suborder_fulfilled`: the reward becomes due after the withdrawal period.
+- `suborder_status_changed` to cancelled or refused (never fulfilled then: an unpaid
+  order released, a refusal, an uncollected order): a pending reward is void at once,
+  whether or not its refund went through, so no dashboard shows it pending forever.
 - `credit_due_rewards(now)`: reward = min(rate × (line − refunded on the line),
   commission HT kept on the line), posted once as "reward:<attribution id>"
   (Dr platform rewards, Cr the Cityzen's wallet); nothing due → void.
@@ -31,7 +34,7 @@ from marketplace.extensions import db
 from marketplace.models import LedgerTransaction, utcnow
 from marketplace.money import apply_rate
 from merchants.models import Variant
-from shop.models import Order, OrderLine, Refund, SubOrder
+from shop.models import Order, OrderLine, Refund, SubOrder, SubOrderStatus
 from shop.operations.refunds import live_refunds
 
 from ..models import Attribution, AttributionStatus, Cityzen, Recommendation, ReferralClick
@@ -39,6 +42,8 @@ from .rules import rules
 
 VISITOR_COOKIE = "cityzen_ref"
 A = AttributionStatus
+# A sub-order that reaches one of these was not fulfilled and never will be.
+NEVER_FULFILLED = (SubOrderStatus.CANCELLED, SubOrderStatus.REFUSED)
 
 
 def request_visitor() -> str | None:
@@ -135,6 +140,16 @@ def on_suborder_fulfilled(sub: SubOrder, **_: Any) -> None:
     for att in attributions:
         if att.status is A.PENDING and att.eligible_at is None:
             att.eligible_at = utcnow() + timedelta(days=days)
+    db.session.flush()
+
+
+def on_suborder_status_changed(sub: SubOrder, new: SubOrderStatus, **_: Any) -> None:
+    """Cancelled or refused: the sub-order's pending rewards will never be due."""
+    if new not in NEVER_FULFILLED:
+        return
+    for att in _attributions(sub):
+        if att.status is A.PENDING:
+            att.status = A.VOID
     db.session.flush()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from ambassadors import operations as cz
@@ -253,3 +254,38 @@ def test_reversal_may_take_a_spent_wallet_below_zero_and_later_rewards_offset_it
     # 5 × 19,90 = 99,50 → 2,985 → 2,99, of which 1,19 pays back the reversal.
     assert wallet(world["alice"]) == 299 - 119 == wallet_entries_sum(world["alice"])
     assert all_entries_sum() == 0
+
+
+def test_reward_of_an_order_never_paid_is_void(app, world):
+    from shop.operations.reservations import release_order
+
+    click(world["rec_alice"], visitor="b1")
+    order = place(app, world["buyer"], [(world["book"], 2)], visitor="b1")
+    assert release_order(order, "délai de paiement dépassé")
+    (att,) = attributions(order)
+    assert att.status is A.VOID
+
+
+def test_reward_of_a_refused_sub_order_is_void_even_when_its_refund_failed(app, world, monkeypatch):
+    from marketplace.payments import PaymentError, gateway
+    from shop.operations import orders as order_ops
+    from tests.factories import UserFactory, add_staff
+
+    order = _attributed_paid_order(app, world)
+    sub = order.sub_orders[0]
+    owner = UserFactory()
+    add_staff(world["shop"], owner)
+
+    def refuse_refund(*_: Any, **__: Any) -> str:
+        raise PaymentError("card_declined")
+
+    monkeypatch.setattr(gateway(), "refund", refuse_refund)
+    with pytest.raises(refund_ops.RefundFailed):
+        order_ops.refuse(sub, owner, "rupture de stock")
+    (att,) = attributions(order)
+    # Never fulfilled: nothing will ever be due, and the dashboard must not show it
+    # pending (nor its amount among the pending rewards).
+    assert att.status is A.VOID
+    (sale,) = cz.attributed_sales(world["alice"].id)
+    assert cz.reward_totals([sale]).pending_cents == 0
+    assert cz.credit_due_rewards(later(60)) == 0 and wallet(world["alice"]) == 0

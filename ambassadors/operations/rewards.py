@@ -176,8 +176,10 @@ def reward_now(att: Attribution) -> int:
     return max(min(apply_rate(remaining, att.rate_bp), commission), 0)
 
 
-def _description(att: Attribution) -> str:
-    return f"Récompense Cityzen {att.sub_order.reference} ({att.order_line.product_name})"[:300]
+def _description(att: Attribution, what: str = "Récompense Cityzen") -> str:
+    """The wallet movement's text, which the Cityzen reads: the product, never the
+    buyer's order reference (the ledger reference names the attribution)."""
+    return f"{what} : {att.order_line.product_name}"[:300]
 
 
 def credit(att: Attribution, now: datetime) -> bool:
@@ -241,7 +243,7 @@ def _reverse(att: Attribution, refund: Refund) -> None:
     ledger.post(
         "reward-reversal",
         reference,
-        f"Annulation de récompense Cityzen {att.sub_order.reference}"[:300],
+        _description(att, "Annulation de récompense Cityzen"),
         [(ledger.wallet(att.cityzen_user_id), difference), (ledger.PLATFORM_REWARDS, -difference)],
     )
     att.reward_cents -= difference

@@ -255,3 +255,30 @@ def test_ids_too_large_for_a_key_are_404_not_500(client, app, world):
     response = client.post(f"/cityzens/recommandations/{huge}/retirer", data={"csrf_token": token})
     assert response.status_code == 404
     assert client.get("/cityzens/recommander/2147483648").status_code == 404
+
+
+def test_dashboard_and_api_never_name_the_buyers_order(client, app, world):
+    """The Cityzen sees what sold and what it earned, not whose order it was: no
+    buyer's name or email, nor the reference of their order (shops and the buyer
+    quote it: a handle on someone else's purchase)."""
+    from marketplace.api_auth import create_token
+    from shop.operations import refunds as refund_ops
+
+    alice, buyer = world["alice"], world["buyer"]
+    cz.record_click(world["rec_alice"].code, "b1", None)
+    order = place(app, buyer, [(world["book"], 2)], visitor="b1")
+    pay(order)
+    sub = order.sub_orders[0]
+    fulfil(sub)
+    cz.credit_due_rewards(later(15))
+    refund_ops.refund(sub, None, "system", lines={sub.lines[0].id: 1}, reason="retour")
+    _, token = create_token(alice, "test")
+    db.session.commit()
+    login(client, alice.email, DEFAULT_PASSWORD)
+    page = html.unescape(client.get(DASHBOARD).text)
+    api = client.get("/api/v1/me/wallet", headers={"Authorization": f"Bearer {token}"}).text
+    assert "Annulation de récompense" in page and "Roman" in page
+    for shown in (page, html.unescape(api)):
+        assert sub.reference not in shown
+        assert buyer.email not in shown and "camille@example.org" not in shown
+        assert "Camille Martin" not in shown and buyer.last_name not in shown

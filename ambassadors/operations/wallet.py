@@ -20,12 +20,24 @@ A = AttributionStatus
 MOVEMENTS_SHOWN = 100
 
 
+# The kinds of transaction that touch a wallet whose text names a product after
+# " : " (see rewards._description): pages show their own label and that product.
+PRODUCT_KINDS = ("reward", "reward-reversal")
+
+
 @dataclass(frozen=True)
 class Movement:
     at: datetime
-    kind: str  # reward, reward-reversal, or whatever else touched the wallet
-    description: str
+    kind: str  # reward, reward-reversal, wallet-hold, wallet-release, refund, …
+    description: str  # the ledger's text (French)
     amount_cents: int  # credit for the resident: positive adds to the wallet
+
+    @property
+    def detail(self) -> str:
+        """What the pages add to their label of the kind: the product of a reward."""
+        if self.kind not in PRODUCT_KINDS:
+            return ""
+        return self.description.partition(" : ")[2]
 
 
 def wallet_movements(user_id: int, limit: int = MOVEMENTS_SHOWN) -> list[Movement]:

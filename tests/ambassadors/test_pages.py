@@ -282,3 +282,32 @@ def test_dashboard_and_api_never_name_the_buyers_order(client, app, world):
         assert sub.reference not in shown
         assert buyer.email not in shown and "camille@example.org" not in shown
         assert "Camille Martin" not in shown and buyer.last_name not in shown
+
+
+def test_wallet_movements_are_named_in_the_readers_language(client, app, world):
+    """Credit set aside by a checkout and given back are labelled, in English too,
+    not shown as the ledger's French text."""
+    from marketplace import ledger
+    from shop.operations import wallet as wallet_ops
+    from shop.operations.reservations import release_order
+
+    buyer = world["buyer"]
+    ledger.post(
+        "reward",
+        "test-credit",
+        "Récompense Cityzen : Stylo",
+        [(ledger.PLATFORM_REWARDS, 500), (ledger.wallet(buyer.id), -500)],
+    )
+    order = place(app, buyer, [(world["pen"], 1)])
+    assert wallet_ops.hold(order) == 500
+    release_order(order, "délai de paiement dépassé")
+    db.session.commit()
+    login(client, buyer.email, DEFAULT_PASSWORD)
+    text = html.unescape(main_text(client.get(DASHBOARD).text))
+    assert "Crédit utilisé pour une commande" in text and "Crédit rendu" in text
+    assert "Récompense Stylo" in text
+    client.post("/compte/langue", data={"locale": "en", "csrf_token": csrf_token(client, "/")})
+    text = html.unescape(main_text(client.get(DASHBOARD).text))
+    assert "Credit used for an order" in text and "Credit given back" in text
+    assert "Reward Stylo" in text
+    assert "Crédit réservé" not in text and "Récompense Cityzen" not in text

@@ -162,12 +162,16 @@ def refunded_on_line(sub: SubOrder, line_id: int) -> int:
 
 
 def reward_now(att: Attribution) -> int:
-    """The reward on what remains of the line: its rate, capped by the commission HT
-    the platform keeps on the line (booked per line at payment, less what refunds
-    reversed: the rule of shop/operations/refunds.py)."""
+    """The reward on what remains of the line (see line_reward)."""
+    return line_reward(att, refunded_on_line(att.sub_order, att.order_line_id))
+
+
+def line_reward(att: Attribution, refunded: int) -> int:
+    """The reward on the line less `refunded` cents: its rate, capped by the
+    commission HT the platform keeps on the line (booked per line at payment, less
+    what refunds reversed: the rule of shop/operations/refunds.py)."""
     line: OrderLine = att.order_line
     sub = att.sub_order
-    refunded = refunded_on_line(sub, line.id)
     remaining = max(line.total_cents - refunded, 0)
     if sub.commission_rate_bp is None or remaining == 0:
         return 0

@@ -7,14 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace import ledger
 from marketplace.extensions import db
 from marketplace.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from shop.models import OrderLine, SubOrder
+from merchants.models import Product
+from shop.models import OrderLine, Refund, SubOrder
+from shop.operations.refunds import LIVE
 
 from ..models import Attribution, AttributionStatus, Cityzen, Recommendation, ReferralClick
-from .rewards import reward_now
+from .rewards import line_reward
 
 A = AttributionStatus
 MOVEMENTS_SHOWN = 100
@@ -81,6 +84,7 @@ def link_stats(cityzen: Cityzen) -> list[LinkStats]:
         db.session.scalars(
             select(Recommendation)
             .where(Recommendation.cityzen_id == cityzen.id)
+            .options(selectinload(Recommendation.product).joinedload(Product.shop))
             .order_by(Recommendation.withdrawn_at.is_not(None), Recommendation.updated_at.desc())
         )
     )
@@ -120,11 +124,34 @@ def attributed_sales(user_id: int, limit: int = 100) -> list[Sale]:
         .where(Attribution.cityzen_user_id == user_id, SubOrder.commission_rate_bp.is_not(None))
         .order_by(Attribution.created_at.desc(), Attribution.id.desc())
         .limit(limit)
+        .options(joinedload(Attribution.order_line), joinedload(Attribution.sub_order))
     ).all()
+    refunded = _refunded_by_line({a.sub_order_id for a in atts if a.status is A.PENDING})
     return [
-        Sale(a, a.order_line, reward_now(a) if a.status is A.PENDING else a.reward_cents)
+        Sale(
+            a,
+            a.order_line,
+            line_reward(a, refunded.get(a.order_line_id, 0))
+            if a.status is A.PENDING
+            else a.reward_cents,
+        )
         for a in atts
     ]
+
+
+def _refunded_by_line(sub_ids: set[int]) -> dict[int, int]:
+    """Refunded so far per order line of these sub-orders, in one query."""
+    if not sub_ids:
+        return {}
+    refunded: dict[int, int] = {}
+    allocations = db.session.scalars(
+        select(Refund.allocation).where(Refund.sub_order_id.in_(sub_ids), Refund.status.in_(LIVE))
+    )
+    for allocation in allocations:
+        for key, cents in (allocation or {}).items():
+            if key.isdigit():  # a line id ("delivery" is the fee)
+                refunded[int(key)] = refunded.get(int(key), 0) + int(cents)
+    return refunded
 
 
 def reward_totals(sales: list[Sale]) -> Rewards:

@@ -311,3 +311,28 @@ def test_wallet_movements_are_named_in_the_readers_language(client, app, world):
     assert "Credit used for an order" in text and "Credit given back" in text
     assert "Reward Stylo" in text
     assert "Crédit réservé" not in text and "Récompense Cityzen" not in text
+
+
+def test_dashboard_queries_do_not_grow_with_its_rows(client, app, world, count_queries):
+    """Links and sales are read in a fixed number of queries (no query per row)."""
+    alice, alice_cz = world["alice"], cz.cityzen_of(world["alice"])
+
+    def sell(variant, visitor):
+        rec = cz.recommend(alice_cz, variant.product_id, "Très bien.")
+        cz.record_click(rec.code, visitor, None)
+        order = place(app, world["buyer"], [(variant, 1)], visitor=visitor)
+        pay(order)
+        db.session.commit()
+
+    def queries() -> int:
+        with count_queries() as counter:
+            assert client.get(DASHBOARD).status_code == 200
+        return counter.count
+
+    login(client, alice.email, DEFAULT_PASSWORD)
+    sell(world["pen"], "b1")
+    few = queries()
+    for n in range(4):
+        sell(VariantFactory(product__shop=world["shop"], price_cents=1000 + n), f"b{n + 2}")
+    assert "5 ventes" not in main_text(client.get(DASHBOARD).text)  # one sale per link
+    assert queries() == few

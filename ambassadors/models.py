@@ -20,6 +20,7 @@ from shop.models import OrderLine, SubOrder
 
 COMMENT_MAX = 280
 DISPLAY_NAME_MAX = 60
+CODE_MAX = 16
 
 
 class Cityzen(TimestampMixin, Base):
@@ -54,7 +55,7 @@ class Recommendation(TimestampMixin, Base):
         ForeignKey("product.id", ondelete="CASCADE"), index=True
     )
     comment: Mapped[str] = mapped_column(String(COMMENT_MAX))
-    code: Mapped[str] = mapped_column(String(16), unique=True)
+    code: Mapped[str] = mapped_column(String(CODE_MAX), unique=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -13,7 +13,7 @@ from marketplace.models import User, utcnow
 from marketplace.operations import FieldError
 from merchants.models import Product, ProductStatus, Shop, ShopStatus
 
-from ..models import COMMENT_MAX, DISPLAY_NAME_MAX, Cityzen, Recommendation, ReferralClick
+from ..models import CODE_MAX, COMMENT_MAX, DISPLAY_NAME_MAX, Cityzen, Recommendation, ReferralClick
 
 DISPLAY_NAME_MIN = 2
 CODE_BYTES = 6  # 8 URL-safe characters: short to share, too many to guess
@@ -172,14 +172,17 @@ def withdraw(cityzen: Cityzen, recommendation_id: int) -> Recommendation:
 
 def live_recommendation(code: str) -> Recommendation:
     """The recommendation behind a shared link, if it still stands: not withdrawn,
-    its Cityzen active, its product on sale. NotFound otherwise."""
+    its Cityzen active, its product on sale. NotFound otherwise (also for a code
+    longer than any: never cut to a real one)."""
+    if not code or len(code) > CODE_MAX:
+        raise NotFound(code)
     found = db.session.scalar(
         select(Recommendation)
         .join(Cityzen, Cityzen.id == Recommendation.cityzen_id)
         .join(Product, Product.id == Recommendation.product_id)
         .join(Shop, Shop.id == Product.shop_id)
         .where(
-            Recommendation.code == (code or "")[:16],
+            Recommendation.code == code,
             Recommendation.withdrawn_at.is_(None),
             Cityzen.active.is_(True),
             Product.status == ProductStatus.PUBLISHED,

@@ -336,3 +336,15 @@ def test_dashboard_queries_do_not_grow_with_its_rows(client, app, world, count_q
         sell(VariantFactory(product__shop=world["shop"], price_cents=1000 + n), f"b{n + 2}")
     assert "5 ventes" not in main_text(client.get(DASHBOARD).text)  # one sale per link
     assert queries() == few
+
+
+def test_a_link_with_a_longer_code_is_not_the_shorter_ones(client, app, world):
+    """Codes are 16 characters at most: a longer one is no link (it used to be cut
+    to 16, so anything starting with a real code counted as its visit)."""
+    code = world["rec_alice"].code.ljust(16, "x")
+    world["rec_alice"].code = code
+    db.session.commit()
+    assert client.get(f"/r/{code}").status_code == 200
+    assert client.get(f"/r/{code}y").status_code == 404
+    assert client.get(f"/r/{code}{'y' * 5000}").status_code == 404
+    assert len(db.session.scalars(select(ReferralClick)).all()) == 1

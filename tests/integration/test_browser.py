@@ -159,3 +159,61 @@ def test_resident_pays_with_wallet_credit_in_the_browser(
     assert "Paiement confirmé" in text and "Code de retrait" in text
     db.session.rollback()
     assert ledger.wallet_credit(resident.id) == 2500 - 1990
+
+
+def test_cityzen_copies_a_share_link_with_the_keyboard(
+    committed_app: Flask, live_server: str, browser
+) -> None:
+    """The copy button is reached and pressed with the keyboard and says what it
+    did in its status (read by screen readers), again on a second press; when the
+    clipboard refuses, the link is selected and the status says to copy it."""
+    from ambassadors import operations as cz
+
+    commune = CommuneFactory(name="Marmande", slug="marmande")
+    books = ShopFactory(commune=commune, name="La Bouquinerie", slug="la-bouquinerie")
+    book = VariantFactory(product__shop=books, product__name="Roman", price_cents=1990)
+    user = UserFactory(roles=[Role.RESIDENT])
+    rec = cz.recommend(cz.opt_in(user, "Alice", True), book.product_id, "Très bien.")
+    db.session.commit()
+    link = f"/r/{rec.code}"
+
+    def open_dashboard(context):
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{live_server}/compte/connexion")
+        page.get_by_label("Adresse e-mail").fill(user.email)
+        page.get_by_label("Mot de passe").fill(DEFAULT_PASSWORD)
+        page.locator("main form button[type=submit]").click()
+        page.goto(f"{live_server}/cityzens/mon-credit")
+        page.get_by_label("Lien à partager").focus()
+        page.keyboard.press("Tab")  # the "open" link
+        page.keyboard.press("Tab")
+        button = page.get_by_role("button", name="Copier le lien")
+        assert button.evaluate("b => b === document.activeElement")
+        return page
+
+    context = browser.new_context(locale="fr-FR")
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = open_dashboard(context)
+    status = page.locator(".copy-status")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('.copy-status').textContent !== ''")
+    assert status.inner_text() == "Lien copié"
+    assert page.evaluate("navigator.clipboard.readText()").endswith(link)
+    page.keyboard.press("Enter")  # said again, not left as it was
+    page.wait_for_function("document.querySelector('.copy-status').textContent === ''")
+    page.wait_for_function("document.querySelector('.copy-status').textContent !== ''")
+    context.close()
+
+    context = browser.new_context(locale="fr-FR")
+    context.add_init_script(
+        "Object.defineProperty(navigator, 'clipboard', {value: {writeText: "
+        "() => Promise.reject(new Error('refused'))}})"
+    )
+    page = open_dashboard(context)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('.copy-status').textContent !== ''")
+    assert "copiez-le" in page.locator(".copy-status").inner_text()
+    assert page.evaluate("document.activeElement.id") == f"share-{rec.id}"
+    assert page.evaluate("window.getSelection().toString() || document.activeElement.value")
+    context.close()

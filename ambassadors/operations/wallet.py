@@ -13,7 +13,7 @@ from marketplace import ledger
 from marketplace.extensions import db
 from marketplace.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from merchants.models import Product
-from shop.models import OrderLine, Refund, SubOrder
+from shop.models import OrderLine, Refund, SubOrder, SubOrderStatus
 from shop.operations.refunds import LIVE
 
 from ..models import Attribution, AttributionStatus, Cityzen, Recommendation, ReferralClick
@@ -21,6 +21,13 @@ from .rewards import line_reward
 
 A = AttributionStatus
 MOVEMENTS_SHOWN = 100
+S = SubOrderStatus
+# A line sold through a link counts as a sale once paid, unless its sub-order was
+# cancelled, refused or refunded in full (the resident got everything back).
+SOLD = (
+    SubOrder.commission_rate_bp.is_not(None),
+    SubOrder.status.not_in([S.CANCELLED, S.REFUSED, S.REFUNDED]),
+)
 
 
 # The kinds of transaction that touch a wallet whose text names a product after
@@ -61,7 +68,7 @@ def wallet_movements(user_id: int, limit: int = MOVEMENTS_SHOWN) -> list[Movemen
 class LinkStats:
     recommendation: Recommendation
     clicks: int
-    sales: int  # attributed lines on paid orders
+    sales: int  # attributed lines sold (see SOLD)
     sales_cents: int
 
 
@@ -106,7 +113,7 @@ def link_stats(cityzen: Cityzen) -> list[LinkStats]:
             )
             .join(OrderLine, OrderLine.id == Attribution.order_line_id)
             .join(SubOrder, SubOrder.id == Attribution.sub_order_id)
-            .where(Attribution.recommendation_id.in_(ids), SubOrder.commission_rate_bp.is_not(None))
+            .where(Attribution.recommendation_id.in_(ids), *SOLD)
             .group_by(Attribution.recommendation_id)
         ).all()
     }
@@ -170,7 +177,7 @@ class Figures:
     """The collectivité's view of the Cityzens (no personal data)."""
 
     cityzens: int
-    sales: int  # articles sold through their links (paid orders)
+    sales: int  # articles sold through their links (see SOLD)
     sales_cents: int
     rewards_credited_cents: int
     wallet_credit_cents: int
@@ -186,7 +193,7 @@ def figures() -> Figures:
         .select_from(Attribution)
         .join(OrderLine, OrderLine.id == Attribution.order_line_id)
         .join(SubOrder, SubOrder.id == Attribution.sub_order_id)
-        .where(SubOrder.commission_rate_bp.is_not(None))
+        .where(*SOLD)
     ).one()
     credited = db.session.scalar(select(func.coalesce(func.sum(Attribution.reward_cents), 0)))
     # Every resident's wallet (held credit apart): what the platform owes them.

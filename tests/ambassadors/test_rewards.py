@@ -16,6 +16,7 @@ from marketplace import ledger
 from marketplace.extensions import db
 from marketplace.models import LedgerTransaction, Territory
 from shop.operations import refunds as refund_ops
+from shop.operations.orders import transition
 from tests.ambassadors.conftest import (
     all_entries_sum,
     attributions,
@@ -289,3 +290,19 @@ def test_reward_of_a_refused_sub_order_is_void_even_when_its_refund_failed(app, 
     (sale,) = cz.attributed_sales(world["alice"].id)
     assert cz.reward_totals([sale]).pending_cents == 0
     assert cz.credit_due_rewards(later(60)) == 0 and wallet(world["alice"]) == 0
+
+
+def test_refused_or_refunded_sales_do_not_count_as_sales_through_a_link(app, world):
+    """A sale whose sub-order was refused, or refunded in full, drove no sale: not
+    on the Cityzen's links nor in the collectivité's figures."""
+    kept = _attributed_paid_order(app, world)
+    refused = _attributed_paid_order(app, world)
+    refunded = _attributed_paid_order(app, world)
+    fulfil(refunded.sub_orders[0])
+    refund_ops.refund_remaining(refunded.sub_orders[0], None, "system", "retour")
+    transition(refused.sub_orders[0], refund_ops.S.REFUSED, None, "system", "rupture")
+    (link,) = cz.link_stats(world["rec_alice"].cityzen)
+    assert (link.sales, link.sales_cents) == (1, 2 * 1990)
+    figures = cz.figures()
+    assert (figures.sales, figures.sales_cents) == (2, 2 * 1990)
+    assert kept.sub_orders[0].status is refund_ops.S.PAID

@@ -16,14 +16,10 @@ def init_app(app: Flask) -> None:
 def credit_rewards() -> None:
     """Credit to the wallets the Cityzens' rewards whose withdrawal period has passed
     (idempotent: a reward is credited once however many times this runs)."""
-    from marketplace.extensions import db
+    from marketplace.extensions import task_transaction
 
     from .operations import credit_due_rewards
 
-    try:
+    with task_transaction():  # one transaction, as the hourly task
         count = credit_due_rewards()
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     click.echo(f"{count} reward(s) credited")

@@ -41,8 +41,7 @@ class Recommendations(MethodView):
 
         Withdrawn ones included (`withdrawn`); empty when I am not a Cityzen.
         """
-        cityzen = ops.cityzen_of(api_user())
-        return [_body(r) for r in (cityzen.recommendations if cityzen else [])]
+        return [_body(r) for r in ops.recommendations_of(ops.cityzen_of(api_user()))]
 
     @token_endpoint(blp, errors=(404,))
     @blp.arguments(RecommendationArgsSchema)

@@ -12,6 +12,7 @@ from .cityzens import (
     recommend,
     recommendable_product,
     recommendation_for,
+    recommendations_of,
     record_click,
     withdraw,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "recommend",
     "recommendable_product",
     "recommendation_for",
+    "recommendations_of",
     "record_click",
     "reward_now",
     "reward_totals",

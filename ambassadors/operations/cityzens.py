@@ -7,6 +7,7 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db, fits_id
 from marketplace.models import User, utcnow
@@ -99,6 +100,20 @@ def recommendable_product(product_id: int) -> Product:
     if product is None:
         raise NotFound(product_id)
     return product
+
+
+def recommendations_of(cityzen: Cityzen | None) -> list[Recommendation]:
+    """The Cityzen's recommendations with their products, oldest first (withdrawn too)."""
+    if cityzen is None:
+        return []
+    return list(
+        db.session.scalars(
+            select(Recommendation)
+            .where(Recommendation.cityzen_id == cityzen.id)
+            .order_by(Recommendation.id)
+            .options(selectinload(Recommendation.product))
+        )
+    )
 
 
 def recommendation_for(cityzen: Cityzen, product_id: int) -> Recommendation | None:

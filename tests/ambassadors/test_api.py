@@ -87,3 +87,22 @@ def test_my_wallet(client, app, world):
     assert [(m["kind"], m["amount_cents"]) for m in body["movements"]] == [("reward", 119)]
     other = client.get("/api/v1/me/wallet", headers=_auth(world["bob"])).json
     assert other == {"credit_cents": 0, "movements": []}
+
+
+def test_my_recommendations_in_a_fixed_number_of_queries(client, app, world, count_queries):
+    headers = _auth(world["alice"])
+    alice_cz = world["rec_alice"].cityzen
+
+    def queries() -> int:
+        with count_queries() as counter:
+            assert client.get(URL, headers=headers).status_code == 200
+        return counter.count
+
+    queries()  # the first request of a token records its first use
+    few = queries()
+    for _ in range(4):
+        product = VariantFactory(product__shop=world["shop"]).product
+        cz.recommend(alice_cz, product.id, "Bien.")
+    db.session.commit()
+    assert len(client.get(URL, headers=headers).json) == 5
+    assert queries() == few

@@ -188,7 +188,9 @@ def test_other_formats_and_heavy_files_are_refused(client, merchant):
 
     heavy = b"\xff\xd8\xff" + os.urandom(image_ops.MAX_UPLOAD_BYTES)
     response = upload(client, merchant, heavy)
-    assert response.status_code == 422 and "Photo trop lourde : 8 Mo au plus." in main_text(response.text)
+    assert response.status_code == 422 and "Photo trop lourde : 8 Mo au plus." in main_text(
+        response.text
+    )
 
     way_too_heavy = os.urandom(image_ops.MAX_UPLOAD_BYTES + 1024 * 1024)
     assert upload(client, merchant, way_too_heavy).status_code == 413

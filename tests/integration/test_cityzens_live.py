@@ -120,6 +120,9 @@ def stripe_worker(
         yield worker
     finally:
         worker.stop()
+        # Settlement ids start again at 1 in the next test's emptied database: a
+        # transfer left here under "settlement-1" would be taken for its payout.
+        committed_app.extensions["localstripe"].flush()
 
 
 # --- reading what the other processes committed ----------------------------------------

@@ -19,6 +19,7 @@ from merchants.models import Product
 from shop.models import OrderLine, SubOrder
 
 COMMENT_MAX = 280
+DISPLAY_NAME_MIN = 2
 DISPLAY_NAME_MAX = 60
 CODE_MAX = 16
 

@@ -33,6 +33,7 @@ from merchants.models import Product
 
 from . import operations as ops
 from .forms import ActionForm, OptInForm, RecommendForm
+from .models import COMMENT_MAX, DISPLAY_NAME_MAX, DISPLAY_NAME_MIN
 
 bp = Blueprint(
     "ambassadors",
@@ -76,7 +77,13 @@ def landing() -> Page:
     terms = ops.rules(None)
     rate = format_percent(terms.reward_rate_bp / 10_000, "#,##0.## %")
     return render_template(
-        "ambassadors/landing.html", form=form, cityzen=cityzen, rules=terms, rate=rate
+        "ambassadors/landing.html",
+        form=form,
+        cityzen=cityzen,
+        rules=terms,
+        rate=rate,
+        name_min=DISPLAY_NAME_MIN,
+        name_max=DISPLAY_NAME_MAX,
     ), status
 
 
@@ -108,6 +115,13 @@ def dashboard() -> str:
         action=ActionForm(),
         share_url=share_url,
     )
+
+
+@bp.app_template_global("recommend_url")
+def recommend_url(product_id: int) -> str:
+    """Where the product page's "Recommander ce produit" leads: the shop's templates
+    ask for it by this name, so they do not name a later domain's endpoint."""
+    return url_for("ambassadors.recommend", product_id=product_id)
 
 
 def share_url(code: str) -> str:
@@ -147,7 +161,11 @@ def recommend(product_id: int) -> Page:
             return redirect(url_for("ambassadors.dashboard"))
     status = 400 if form.errors else 200
     return render_template(
-        "ambassadors/recommend.html", form=form, product=product, existing=existing
+        "ambassadors/recommend.html",
+        form=form,
+        product=product,
+        existing=existing,
+        comment_max=COMMENT_MAX,
     ), status
 
 

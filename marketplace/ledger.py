@@ -65,14 +65,20 @@ def post(
 
 def balance(code: str) -> int:
     """Sum of the entries of one account (debits positive)."""
-    return (
-        db.session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.amount), 0))
-            .join(LedgerAccount)
-            .where(LedgerAccount.code == code)
-        )
-        or 0
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerAccount)
+        .where(LedgerAccount.code == code)
     )
+    return int(total or 0)  # PostgreSQL's sum() of integers is a numeric (Decimal)
+
+
+def posted(reference: str) -> bool:
+    """Whether a transaction with this reference is in the ledger."""
+    found = db.session.scalar(
+        select(LedgerTransaction.id).where(LedgerTransaction.reference == reference)
+    )
+    return found is not None
 
 
 # Wallet credit (Cityzens' rewards) is a debt of the platform to the resident: a

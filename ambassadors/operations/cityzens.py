@@ -14,9 +14,16 @@ from marketplace.models import User, utcnow
 from marketplace.operations import FieldError
 from merchants.models import Product, ProductStatus, Shop, ShopStatus
 
-from ..models import CODE_MAX, COMMENT_MAX, DISPLAY_NAME_MAX, Cityzen, Recommendation, ReferralClick
+from ..models import (
+    CODE_MAX,
+    COMMENT_MAX,
+    DISPLAY_NAME_MAX,
+    DISPLAY_NAME_MIN,
+    Cityzen,
+    Recommendation,
+    ReferralClick,
+)
 
-DISPLAY_NAME_MIN = 2
 CODE_BYTES = 6  # 8 URL-safe characters: short to share, too many to guess
 
 

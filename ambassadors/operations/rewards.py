@@ -31,7 +31,7 @@ from sqlalchemy import or_, select
 
 from marketplace import ledger
 from marketplace.extensions import db
-from marketplace.models import LedgerTransaction, utcnow
+from marketplace.models import utcnow
 from marketplace.money import apply_rate
 from merchants.models import Variant
 from shop.models import Order, OrderLine, Refund, SubOrder, SubOrderStatus
@@ -242,7 +242,7 @@ def on_suborder_refunded(sub: SubOrder, refund: Refund | None = None, **_: Any) 
 def _reverse(att: Attribution, refund: Refund) -> None:
     reference = f"reward-reversal:{att.id}:{refund.id}"
     difference = att.reward_cents - reward_now(att)
-    if difference <= 0 or _posted(reference):
+    if difference <= 0 or ledger.posted(reference):
         return
     ledger.post(
         "reward-reversal",
@@ -254,10 +254,3 @@ def _reverse(att: Attribution, refund: Refund) -> None:
     att.reversed_cents += difference
     if att.reward_cents == 0:
         att.status = A.REVERSED
-
-
-def _posted(reference: str) -> bool:
-    found = db.session.scalar(
-        select(LedgerTransaction.id).where(LedgerTransaction.reference == reference)
-    )
-    return found is not None

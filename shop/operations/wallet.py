@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from marketplace import ledger
 from marketplace.extensions import db
-from marketplace.models import AccountKind, LedgerTransaction
+from marketplace.models import AccountKind
 
 from ..models import Order, SubOrder
 
@@ -72,11 +72,7 @@ def released(order: Order) -> bool:
     """Whether the order's held credit went back to the wallet already."""
     if not order.wallet_cents:
         return False
-    reference = f"wallet-release:{order.public_id}"
-    found = db.session.scalar(
-        select(LedgerTransaction.id).where(LedgerTransaction.reference == reference)
-    )
-    return found is not None
+    return ledger.posted(f"wallet-release:{order.public_id}")
 
 
 def refund_account(order: Order) -> tuple[str, AccountKind, str]:

@@ -31,7 +31,10 @@ def test_unbalanced_transactions_are_refused_and_a_reference_posts_once(app):
     first = ledger.post("reward", "reward:x", "test", [(other, 100), (SPEC, -100)])
     again = ledger.post("reward", "reward:x", "test", [(other, 500), (SPEC, -500)])
     assert again.id == first.id
-    assert ledger.balance(SPEC[0]) == -100 and ledger.wallet_credit(7) == 0
+    assert ledger.posted("reward:x") and not ledger.posted("reward:y")
+    # An int, not PostgreSQL's numeric: amounts taken from it stay integer cents.
+    assert type(ledger.balance(SPEC[0])) is int and ledger.balance(SPEC[0]) == -100
+    assert type(ledger.wallet_credit(7)) is int and ledger.wallet_credit(7) == 0
 
 
 def test_two_transactions_opening_one_account_share_it(committed_app):

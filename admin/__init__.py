@@ -4,8 +4,16 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    # views_reconciliation adds its routes to the admin blueprint (views.bp).
-    from . import commands, tasks, views, views_reconciliation, views_shop  # noqa: F401
+    # views_reconciliation and views_moderation add their routes to the admin
+    # blueprint (views.bp).
+    from . import (  # noqa: F401
+        commands,
+        tasks,
+        views,
+        views_moderation,
+        views_reconciliation,
+        views_shop,
+    )
     from .settlement import models  # noqa: F401 - the tables, for migrations
 
     app.register_blueprint(views.bp)

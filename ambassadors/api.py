@@ -39,7 +39,8 @@ class Recommendations(MethodView):
     def get(self) -> Any:
         """List my recommendations
 
-        Withdrawn ones included (`withdrawn`); empty when I am not a Cityzen.
+        Withdrawn ones included (`withdrawn`), and those the collectivité hid
+        (`hidden`, with its `hidden_reason`); empty when I am not a Cityzen.
         """
         return [_body(r) for r in ops.recommendations_of(ops.cityzen_of(api_user()))]
 

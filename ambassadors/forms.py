@@ -8,7 +8,7 @@ from wtforms import BooleanField, StringField, TextAreaField
 
 from marketplace.forms import strip
 
-from .models import COMMENT_MAX, DISPLAY_NAME_MAX
+from .models import COMMENT_MAX, DISPLAY_NAME_MAX, HIDDEN_REASON_MAX
 
 
 class OptInForm(FlaskForm):
@@ -30,3 +30,14 @@ class RecommendForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes something (withdraw, opt out): its CSRF token only."""
+
+
+class HideRecommendationForm(FlaskForm):
+    """The collectivité's reason for hiding a recommendation (its length is checked by
+    operations.hide); the Cityzen sees it."""
+
+    reason = TextAreaField(
+        _l("Motif du masquage"),
+        filters=[strip],
+        render_kw={"maxlength": HIDDEN_REASON_MAX, "rows": 2},
+    )

@@ -22,6 +22,8 @@ COMMENT_MAX = 280
 DISPLAY_NAME_MIN = 2
 DISPLAY_NAME_MAX = 60
 CODE_MAX = 16
+HIDDEN_REASON_MIN = 3
+HIDDEN_REASON_MAX = 300
 
 
 class Cityzen(TimestampMixin, Base):
@@ -59,6 +61,11 @@ class Recommendation(TimestampMixin, Base):
     code: Mapped[str] = mapped_column(String(CODE_MAX), unique=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Hidden by the collectivité's moderation: as withdrawn for everyone, and the
+    # Cityzen sees why (only staff restores it).
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    hidden_reason: Mapped[str | None] = mapped_column(String(HIDDEN_REASON_MAX))
+    hidden_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
     cityzen: Mapped[Cityzen] = relationship(back_populates="recommendations")
     product: Mapped[Product] = relationship()
@@ -66,6 +73,10 @@ class Recommendation(TimestampMixin, Base):
     @property
     def withdrawn(self) -> bool:
         return self.withdrawn_at is not None
+
+    @property
+    def hidden(self) -> bool:
+        return self.hidden_at is not None
 
 
 class ReferralClick(Base):

@@ -26,6 +26,13 @@ class RecommendationSchema(Schema):
     code = fields.String()
     share_url = fields.String(dump_only=True)
     withdrawn = ComputedBoolean(lambda r: r.withdrawn)
+    hidden = ComputedBoolean(
+        lambda r: r.hidden,
+        metadata={"description": "Hidden by the collectivité: its link no longer works"},
+    )
+    hidden_reason = fields.String(
+        allow_none=True, metadata={"description": "Why the collectivité hid it (null if shown)"}
+    )
     created_at = UTCDateTime()
     updated_at = UTCDateTime()
 

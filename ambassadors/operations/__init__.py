@@ -16,6 +16,14 @@ from .cityzens import (
     record_click,
     withdraw,
 )
+from .moderation import (
+    PAGE_SIZE,
+    ModerationPage,
+    ModerationRow,
+    hide,
+    latest_recommendations,
+    restore,
+)
 from .rewards import (
     VISITOR_COOKIE,
     attribute_order,
@@ -30,7 +38,10 @@ from .rules import Rules, rules
 from .wallet import attributed_sales, figures, link_stats, reward_totals, wallet_movements
 
 __all__ = [
+    "PAGE_SIZE",
     "VISITOR_COOKIE",
+    "ModerationPage",
+    "ModerationRow",
     "NotFound",
     "Rules",
     "active_cityzen",
@@ -39,6 +50,8 @@ __all__ = [
     "cityzen_of",
     "credit_due_rewards",
     "figures",
+    "hide",
+    "latest_recommendations",
     "link_stats",
     "live_recommendation",
     "on_order_placed",
@@ -53,6 +66,7 @@ __all__ = [
     "recommendation_for",
     "recommendations_of",
     "record_click",
+    "restore",
     "reward_now",
     "reward_totals",
     "rules",

@@ -167,6 +167,16 @@ def recommend(cityzen: Cityzen, product_id: int, comment: str) -> Recommendation
             cityzen_id=cityzen.id, product_id=product.id, comment=text, code=_new_code()
         )
         db.session.add(found)
+    elif found.hidden:
+        # Editing must not bring back what the collectivité hid.
+        raise FieldError(
+            {
+                "comment": _(
+                    "Cette recommandation a été masquée par la collectivité : "
+                    "vous ne pouvez plus la modifier."
+                )
+            }
+        )
     else:
         found.comment = text
         found.withdrawn_at = None
@@ -193,9 +203,9 @@ def withdraw(cityzen: Cityzen, recommendation_id: int) -> Recommendation:
 
 
 def live_recommendation(code: str) -> Recommendation:
-    """The recommendation behind a shared link, if it still stands: not withdrawn,
-    its Cityzen active, its product on sale. NotFound otherwise (also for a code
-    longer than any: never cut to a real one)."""
+    """The recommendation behind a shared link, if it still stands: not withdrawn nor
+    hidden by the collectivité, its Cityzen active, its product on sale. NotFound
+    otherwise (also for a code longer than any: never cut to a real one)."""
     if not code or len(code) > CODE_MAX:
         raise NotFound(code)
     found = db.session.scalar(
@@ -206,6 +216,7 @@ def live_recommendation(code: str) -> Recommendation:
         .where(
             Recommendation.code == code,
             Recommendation.withdrawn_at.is_(None),
+            Recommendation.hidden_at.is_(None),
             Cityzen.active.is_(True),
             Product.status == ProductStatus.PUBLISHED,
             Shop.status == ShopStatus.APPROVED,

@@ -66,6 +66,7 @@ def _last_click(
         .where(
             Recommendation.product_id == product_id,
             Recommendation.withdrawn_at.is_(None),
+            Recommendation.hidden_at.is_(None),
             Cityzen.active.is_(True),
             Cityzen.user_id != buyer_id,
             ReferralClick.clicked_at >= since,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace import ledger
@@ -87,12 +87,14 @@ class Rewards:
 
 
 def link_stats(cityzen: Cityzen) -> list[LinkStats]:
+    # Standing links first; withdrawn and hidden ones after.
+    gone = or_(Recommendation.withdrawn_at.is_not(None), Recommendation.hidden_at.is_not(None))
     recs = list(
         db.session.scalars(
             select(Recommendation)
             .where(Recommendation.cityzen_id == cityzen.id)
             .options(selectinload(Recommendation.product).joinedload(Product.shop))
-            .order_by(Recommendation.withdrawn_at.is_not(None), Recommendation.updated_at.desc())
+            .order_by(gone, Recommendation.updated_at.desc())
         )
     )
     ids = [r.id for r in recs]

@@ -57,6 +57,7 @@ ROLE_PAGES = {
     "/boutique/commandes/": {Role.MERCHANT},
     "/livreur/": {Role.COURIER},
     "/collectivite/": {Role.STAFF},
+    "/collectivite/recommandations": {Role.STAFF},
     "/commande": {Role.RESIDENT},
 }
 

@@ -5,6 +5,8 @@ Routes added to the admin blueprint (views.bp), staff only, POST + CSRF."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -24,9 +26,9 @@ from .views import bp
 FILTERS = {"masquees": True, "visibles": False}
 
 
-def _list_args() -> dict[str, str | int]:
+def _list_args() -> dict[str, Any]:
     """The page's filter and page number, kept from the list to its forms and back."""
-    args: dict[str, str | int] = {}
+    args: dict[str, Any] = {}
     if request.args.get("filtre") in FILTERS:
         args["filtre"] = request.args["filtre"]
     page = request.args.get("page", type=int)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -71,3 +72,21 @@ def embedded_app(database: Path, **config: object) -> Flask:
             **config,
         }
     )
+
+
+def fake_payment_provider(monkeypatch: Any, prefix: str) -> None:
+    """TEST ONLY: the payment gateway makes up its intents and refunds instead of
+    calling localstripe (the webhook's handler and the ledger stay the real ones),
+    for tests that must not add events to the session's localstripe."""
+    from marketplace.payments import Intent, gateway
+
+    provider = gateway()
+
+    def create_intent(amount_cents: int, metadata: Any, key: str, **_: Any) -> Intent:
+        return Intent(f"pi_{prefix}_{uuid.uuid4().hex[:16]}", "secret", "requires_payment_method")
+
+    def refund(intent_id: str, amount_cents: int, key: str) -> str:
+        return f"re_{prefix}_{uuid.uuid4().hex[:16]}"
+
+    monkeypatch.setattr(provider, "create_intent", create_intent)
+    monkeypatch.setattr(provider, "refund", refund)

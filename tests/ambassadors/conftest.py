@@ -20,12 +20,12 @@ from ambassadors.operations import VISITOR_COOKIE
 from marketplace import ledger
 from marketplace.extensions import db
 from marketplace.models import FulfilmentMethod, LedgerEntry, Role, User, utcnow
-from marketplace.payments import Intent, gateway
 from shop import operations as shop_ops
 from shop.models import Order, SubOrder, SubOrderStatus
 from shop.operations.orders import transition
 from shop.operations.payments import handle_stripe_event
 from tests.factories import CommuneFactory, ShopFactory, UserFactory, VariantFactory
+from tests.helpers import fake_payment_provider
 
 S = SubOrderStatus
 
@@ -34,16 +34,7 @@ S = SubOrderStatus
 def fake_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     """No localstripe call: intents and refunds are made up (the webhook's handler
     and the ledger are the real ones)."""
-    provider = gateway()
-
-    def create_intent(amount_cents: int, metadata: Any, key: str, **_: Any) -> Intent:
-        return Intent(f"pi_cz_{uuid.uuid4().hex[:16]}", "secret", "requires_payment_method")
-
-    def refund(intent_id: str, amount_cents: int, key: str) -> str:
-        return f"re_cz_{uuid.uuid4().hex[:16]}"
-
-    monkeypatch.setattr(provider, "create_intent", create_intent)
-    monkeypatch.setattr(provider, "refund", refund)
+    fake_payment_provider(monkeypatch, "cz")
 
 
 def make_cityzen(name: str) -> tuple[User, Any]:

@@ -14,11 +14,12 @@ import pytest
 from marketplace.api_auth import create_token
 from marketplace.extensions import db
 from marketplace.models import FulfilmentMethod, Role
-from marketplace.payments import Intent, gateway
+from marketplace.payments import gateway
 from shop import operations as ops
 from shop.models import Order, SubOrder, SubOrderStatus
 from shop.operations.payments import handle_stripe_event
 from tests.factories import UserFactory
+from tests.helpers import fake_payment_provider
 from tests.shop import test_orders
 from tests.shop.test_orders import fresh
 
@@ -73,16 +74,7 @@ def paid(app, two_shops, monkeypatch) -> dict[str, Any]:
     The payment provider is faked here: no localstripe event is made, since other
     tests find theirs among localstripe's first 100 events of the session.
     """
-    provider = gateway()
-
-    def create_intent(amount_cents: int, metadata: Any, key: str, **_: Any) -> Intent:
-        return Intent(f"pi_api_{uuid.uuid4().hex[:16]}", "secret", "requires_payment_method")
-
-    def refund(intent_id: str, amount_cents: int, key: str) -> str:
-        return f"re_api_{uuid.uuid4().hex[:16]}"
-
-    monkeypatch.setattr(provider, "create_intent", create_intent)
-    monkeypatch.setattr(provider, "refund", refund)
+    fake_payment_provider(monkeypatch, "api")
     resident = UserFactory(roles=[Role.RESIDENT])
     order = place_paid(resident, [(two_shops["book"], 2), (two_shops["cheese"], 1)])
     subs = {s.shop_id: s for s in order.sub_orders}

@@ -113,48 +113,51 @@ class Worker:
                 self.process.wait(5)
 
 
-@pytest.fixture(scope="session")
-def celery_worker(
-    _app: Flask, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Worker]:
-    """A real worker process on the test database and the integration Redis."""
-    mail_folder = tmp_path_factory.mktemp("worker-mail")
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {
+def run_worker(name: str, redis_url: str, log_path: Path, mail_folder: Path, **env: str) -> Worker:
+    """A real `celery worker` process (solo pool) on the test database and this
+    Redis, ready; `env` adds to its environment (the test process's mail, Stripe,
+    Celery and test switches are left out unless given again)."""
+    environ = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("MAIL_", "STRIPE_", "CELERY_"))
+        if not key.startswith(("MAIL_", "STRIPE_", "CELERY_", "COMPTOIR_TEST_"))
     }
-    env.update(
+    environ.update(
         COMPTOIR_ENV="test",
         DATABASE_URL=TEST_DATABASE_URL,
         REDIS_URL=redis_url,
         SECRET_KEY="test-secret",
         MAIL_FOLDER=str(mail_folder),
         PYTHONUNBUFFERED="1",
+        **env,
     )
     command = [
         str(Path(sys.executable).with_name("celery")),
-        "-A",
-        "marketplace.worker:celery_app",
-        "worker",
-        "--pool=solo",
-        "--concurrency=1",
-        "-Q",
-        "celery",
-        "--without-heartbeat",
-        "--without-mingle",
-        "--without-gossip",
-        "-l",
-        "info",
-        "-n",
-        f"integration-{os.getpid()}@%h",
+        *("-A", "marketplace.worker:celery_app", "worker", "--pool=solo", "--concurrency=1"),
+        *("--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "info"),
+        *("-n", f"{name}-{os.getpid()}@%h"),
     ]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT
+        )
     worker = Worker(process, log_path, mail_folder)
     try:
         worker.wait_ready(WORKER_START_TIMEOUT)
+    except BaseException:
+        worker.stop()
+        raise
+    return worker
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    _app: Flask, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Worker]:
+    """A real worker process on the test database and the integration Redis."""
+    folder = tmp_path_factory.mktemp("worker")
+    worker = run_worker("integration", redis_url, folder / "worker.log", folder / "mail")
+    try:
         yield worker
     finally:
         worker.stop()

@@ -17,10 +17,7 @@ be after this week ends and the 7-day hold passes (the week in progress has not 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,7 +49,6 @@ from marketplace.payments import gateway
 from merchants.models import PayoutAccount, Shop, Variant
 from shop.models import Order, OrderStatus, Refund, SubOrder, SubOrderStatus
 from tests.admin.test_reconciliation import onboard
-from tests.conftest import TEST_DATABASE_URL
 from tests.factories import (
     DEFAULT_PASSWORD,
     CommuneFactory,
@@ -65,7 +61,7 @@ from tests.helpers import csrf_token, login, main_text
 from tests.shop.test_order_flow import add_to_basket, pay_with_card
 from tests.shop.test_orders import logout, staff_post
 
-from .conftest import ROOT, Worker, wait_for
+from .conftest import Worker, run_worker, wait_for
 from .test_settlement_faults import settle_redis  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
@@ -89,34 +85,16 @@ def stripe_worker(
     as its Stripe (transfers and reconciliation talk to it)."""
     committed_app.extensions["localstripe"].flush()  # the reconciliation lists everything
     cfg = committed_app.config
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("MAIL_", "STRIPE_", "CELERY_", "COMPTOIR_TEST_"))
-    }
-    env.update(
-        COMPTOIR_ENV="test",
-        DATABASE_URL=TEST_DATABASE_URL,
-        REDIS_URL=settle_redis,
-        SECRET_KEY="test-secret",
-        MAIL_FOLDER=str(tmp_path / "mail"),
-        PYTHONUNBUFFERED="1",
+    worker = run_worker(
+        "cityzens",
+        settle_redis,
+        tmp_path / "worker.log",
+        tmp_path / "mail",
         STRIPE_API_BASE=cfg["STRIPE_API_BASE"],
         STRIPE_SECRET_KEY=cfg["STRIPE_SECRET_KEY"],
         STRIPE_WEBHOOK_SECRET=cfg["STRIPE_WEBHOOK_SECRET"],
     )
-    command = [
-        str(Path(sys.executable).with_name("celery")),
-        *("-A", "marketplace.worker:celery_app", "worker", "--pool=solo", "--concurrency=1"),
-        *("--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "info"),
-        *("-n", f"cityzens-{os.getpid()}@%h"),
-    ]
-    log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    worker = Worker(process, log_path, tmp_path / "mail")
     try:
-        worker.wait_ready(30)
         yield worker
     finally:
         worker.stop()

@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,10 +34,10 @@ from marketplace import ledger
 from marketplace.extensions import celery_app, db
 from marketplace.models import LedgerEntry, LedgerTransaction
 from tests.admin.test_settlement import IN_WEEK, WEEK, collect, net, paid_sub
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, _free_port, service_missing
+from tests.conftest import TEST_REDIS_URL, _free_port, service_missing
 from tests.factories import ShopFactory
 
-from .conftest import ROOT, Worker, _drop_connections, redis_url_for_db, wait_for
+from .conftest import Worker, _drop_connections, redis_url_for_db, run_worker, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -79,46 +78,17 @@ def start_worker(
     started: list[Worker] = []
 
     def start(name: str, broker: str | None = None, **switches: str) -> Worker:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("MAIL_", "STRIPE_", "CELERY_", "COMPTOIR_TEST_"))
-        }
-        env.update(
-            COMPTOIR_ENV="test",
-            DATABASE_URL=TEST_DATABASE_URL,
-            REDIS_URL=broker or settle_redis,
-            SECRET_KEY="test-secret",
-            MAIL_FOLDER=str(tmp_path / "mail"),
-            PYTHONUNBUFFERED="1",
+        worker = run_worker(
+            f"settle-{name}",
+            broker or settle_redis,
+            tmp_path / f"worker-{name}.log",
+            tmp_path / "mail",
             COMPTOIR_TEST_PAYOUTS_FILE=str(tmp_path / "transfers.jsonl"),
             COMPTOIR_TEST_VISIBILITY_TIMEOUT=str(VISIBILITY),
             COMPTOIR_TEST_SETTLEMENT_RETRY_NOW="1",
             **switches,
         )
-        log_path = tmp_path / f"worker-{name}.log"
-        command = [
-            str(Path(sys.executable).with_name("celery")),
-            "-A",
-            "marketplace.worker:celery_app",
-            "worker",
-            "--pool=solo",
-            "--concurrency=1",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "info",
-            "-n",
-            f"settle-{name}-{os.getpid()}@%h",
-        ]
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        worker = Worker(process, log_path, tmp_path / "mail")
         started.append(worker)
-        worker.wait_ready(30)
         return worker
 
     yield start

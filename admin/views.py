@@ -148,7 +148,7 @@ def settlements() -> str:
         "admin/settlements.html",
         incomplete_sellers=territories_missing_seller(),
         runs=settlement_ops.runs(),
-        months=settlement_ops.commission_by_month(),
+        months=operations.monthly_revenue(),
         default_week=last_week.isoformat(),
         paris=settlement_ops.PARIS,
     )

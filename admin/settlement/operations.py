@@ -34,6 +34,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -527,15 +528,21 @@ def run_settlements(period_start: datetime) -> list[tuple[Settlement, str]]:
     ]
 
 
+def paris_month(column: Any) -> Any:
+    """The Europe/Paris month ("2026-11") of a UTC timestamp column, as a label.
+    (SQLite, the embedded mode, has no time zones: its month is the UTC one.)"""
+    if _is_postgres():
+        month = func.to_char(func.timezone("Europe/Paris", column), "YYYY-MM")
+    else:
+        month = func.strftime("%Y-%m", column)
+    return cast(month, String).label("month")
+
+
 def commission_by_month(limit: int = 24) -> list[tuple[str, int, int]]:
     """The platform's commission revenue (HT, VAT) per Europe/Paris month of the
     sales and refunds settled, net of reversals, from the settlement items."""
-    if _is_postgres():
-        month = func.to_char(func.timezone("Europe/Paris", SettlementItem.occurred_at), "YYYY-MM")
-    else:
-        month = func.strftime("%Y-%m", SettlementItem.occurred_at)
     sign = case((SettlementItem.kind == "sale", 1), else_=-1)
-    label = cast(month, String).label("month")
+    label = paris_month(SettlementItem.occurred_at)
     rows = db.session.execute(
         select(
             label,

@@ -42,6 +42,7 @@ from tests.admin.test_settlement import (
     refund,
     settle_week,
     stub_stripe_refunds,  # noqa: F401 - autouse fixture
+    two_sales_and_a_refund_settled,
 )
 from tests.factories import DEFAULT_PASSWORD, ShopFactory, UserFactory, add_staff
 from tests.helpers import csrf_token, login
@@ -166,13 +167,8 @@ def _pdf(invoice: CommissionInvoice) -> bytes:
 def test_statement_pdf_has_every_csv_line_and_totals_to_the_payout(app, client):
     shop = ShopFactory()
     configured(shop)
-    a, b = paid_sub(shop, [(1990, 2)]), paid_sub(shop, [(650, 1)], delivery_fee=400)
-    collect(a, IN_WEEK)
-    collect(b, IN_WEEK + timedelta(hours=3))
-    refund(a, 700, IN_WEEK + timedelta(hours=5))
     staff = UserFactory(roles=[Role.STAFF])
-    db.session.commit()
-    s = settle_week(WEEK)[shop.id]
+    s = two_sales_and_a_refund_settled(shop)[0]
     login(client, staff.email, DEFAULT_PASSWORD)
 
     page = client.get("/collectivite/reversements/2026-10-19").text

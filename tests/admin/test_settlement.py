@@ -653,15 +653,21 @@ def test_real_checkout_collected_and_refunded_is_settled_to_the_cent(app, paid):
     assert entries_sum() == 0
 
 
-def test_statement_csv_lists_every_sale_and_refund_and_adds_up(app, client):
-    shop = ShopFactory()
+def two_sales_and_a_refund_settled(shop: Any) -> tuple[Settlement, SubOrder, SubOrder]:
+    """The shop's week: 2 × 19,90 € (a) and 6,50 € + 4,00 € of delivery (b) collected,
+    7,00 € of a refunded, then settled; committed."""
     a, b = paid_sub(shop, [(1990, 2)]), paid_sub(shop, [(650, 1)], delivery_fee=400)
     collect(a, IN_WEEK)
     collect(b, IN_WEEK + timedelta(hours=3))
     refund(a, 700, IN_WEEK + timedelta(hours=5))
-    staff = UserFactory(roles=[Role.STAFF])
     db.session.commit()
-    s = settle_week(WEEK)[shop.id]
+    return settle_week(WEEK)[shop.id], a, b
+
+
+def test_statement_csv_lists_every_sale_and_refund_and_adds_up(app, client):
+    shop = ShopFactory()
+    staff = UserFactory(roles=[Role.STAFF])
+    s, a, b = two_sales_and_a_refund_settled(shop)
     login(client, staff.email, DEFAULT_PASSWORD)
     assert "Relevé CSV" in client.get("/collectivite/reversements/2026-10-19").text
     response = client.get(f"/collectivite/reversements/reglement/{s.id}.csv")

@@ -14,6 +14,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -211,7 +212,7 @@ def shared_link(code: str) -> Response:
     product = recommendation.product
     image = product.images[0] if product.images else None
     prices = [v.price_cents for v in product.variants]
-    response = Response(
+    response = make_response(
         render_template(
             "ambassadors/shared.html",
             recommendation=recommendation,

@@ -132,6 +132,8 @@ def test_shared_link_records_the_click_and_sets_the_cookie(client, app, world):
     rec = world["rec_alice"]
     response = client.get(f"/r/{rec.code}")
     assert response.status_code == 200
+    # A page, not its source shown as text (a bare werkzeug Response is text/plain).
+    assert response.mimetype == "text/html" and response.mimetype_params["charset"] == "utf-8"
     text = html.unescape(main_text(response.text))
     assert "Roman" in text and "La Bouquinerie" in text and "19,90" in text
     assert "Alice des livres" in text and "Un roman qu'on ne lâche pas." in text

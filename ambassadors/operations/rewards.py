@@ -11,7 +11,8 @@
   whether or not its refund went through, so no dashboard shows it pending forever.
 - `credit_due_rewards(now)`: reward = min(rate × (line − refunded on the line),
   commission HT kept on the line), posted once as "reward:<attribution id>"
-  (Dr platform rewards, Cr the Cityzen's wallet); nothing due → void.
+  (Dr platform rewards, Cr the Cityzen's wallet); nothing due → void. Each Cityzen
+  credited in the run gets one mail (ambassadors/notifications.py).
 - `suborder_refunded`: before the credit, the reward is simply computed later on what
   remains; after it, the difference is reversed, once per refund
   ("reward-reversal:<attribution id>:<refund id>", Dr wallet, Cr platform rewards).
@@ -38,6 +39,7 @@ from shop.models import Order, OrderLine, Refund, SubOrder, SubOrderStatus
 from shop.operations.refunds import live_refunds
 
 from ..models import Attribution, AttributionStatus, Cityzen, Recommendation, ReferralClick
+from ..notifications import notify_credited
 from .rules import rules
 
 VISITOR_COOKIE = "cityzen_ref"
@@ -221,9 +223,11 @@ def credit_due_rewards(now: datetime | None = None, limit: int = 500) -> int:
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    credited = sum(1 for att in due if credit(att, moment))
+    credited = [att for att in due if credit(att, moment)]
     db.session.flush()
-    return credited
+    # One mail per Cityzen, in the outbox: sent only if the run commits.
+    notify_credited(credited)
+    return len(credited)
 
 
 def on_suborder_refunded(sub: SubOrder, refund: Refund | None = None, **_: Any) -> None:

@@ -1,0 +1,95 @@
+"""E-mails to Cityzens: their links earned them wallet credit.
+
+The reward run (`credit_due_rewards`) hands over the rewards it credited; each
+Cityzen credited gets one mail for the run, whatever the number of rewards: how much
+was credited now, for which products, the wallet credit now, where to see it and how
+to spend it. It goes through the mail outbox (`queue_mail`), so it is sent once the
+run's transaction commits and never if it rolls back; a second run credits nothing,
+so it mails nothing. A reversed reward is not mailed (the dashboard shows it).
+
+The mail names products only: never the buyer, their e-mail or the order reference.
+Logs name the Cityzen's account by id only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from marketplace import ledger
+from marketplace.extensions import db
+from marketplace.mail import queue_mail
+from marketplace.models import User
+from shop.notifications import DEFAULT_LOCALE, Formatter
+
+from .models import Attribution
+
+log = logging.getLogger(__name__)
+
+DASHBOARD = "ambassadors.dashboard"  # /cityzens/mon-credit
+
+
+def user_locale(user: User) -> str:
+    """The Cityzen's language if the site offers it, else French."""
+    languages = current_app.config.get("LANGUAGES") or (DEFAULT_LOCALE,)
+    return user.locale if user.locale in languages else DEFAULT_LOCALE
+
+
+def public_link(endpoint: str) -> str:
+    """An absolute link on PUBLIC_URL, built without a request nor SERVER_NAME (the
+    reward run is a worker's task)."""
+    base = urlsplit(str(current_app.config["PUBLIC_URL"]))
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https"
+    )
+    return str(adapter.build(endpoint, force_external=True))
+
+
+def products(rewards: list[Attribution]) -> list[tuple[str, int]]:
+    """(product name, cents credited now) in the order credited, one row a product."""
+    totals: dict[str, int] = {}
+    for att in rewards:
+        name = att.order_line.product_name
+        totals[name] = totals.get(name, 0) + att.reward_cents
+    return list(totals.items())
+
+
+def send_rewards_credited(user_id: int, rewards: list[Attribution]) -> None:
+    """Queue the one mail telling the Cityzen what this run credited to them."""
+    user = db.session.get(User, user_id)
+    if user is None or not rewards:
+        return
+    locale = user_locale(user)
+    fmt = Formatter(locale)
+    amount = sum(att.reward_cents for att in rewards)
+    context = {
+        "user": user,
+        "fmt": fmt,
+        "lang": locale,
+        "amount_cents": amount,
+        "products": products(rewards),
+        "credit_cents": ledger.wallet_credit(user_id),
+        "dashboard_link": public_link(DASHBOARD),
+    }
+    # Rendered from the environment, as the shop's mails: no request needed.
+    env = current_app.jinja_env
+    with force_locale(locale):
+        text = env.get_template("ambassadors/mail/reward_credited.txt").render(context)
+        html = env.get_template("ambassadors/mail/reward_credited.html").render(context)
+        subject = _("Vos liens Cityzen vous ont rapporté %(amount)s", amount=fmt.money(amount))
+    queue_mail(user.email, subject, text, html)
+    log.info("reward mail queued: user %s, %s reward(s)", user_id, len(rewards))
+
+
+def notify_credited(credited: Iterable[Attribution]) -> None:
+    """One mail per Cityzen for the rewards credited in this run."""
+    by_cityzen: dict[int, list[Attribution]] = {}
+    for att in credited:
+        by_cityzen.setdefault(att.cityzen_user_id, []).append(att)
+    for user_id, rewards in by_cityzen.items():
+        send_rewards_credited(user_id, rewards)

@@ -10,10 +10,12 @@ from sqlalchemy import func, select
 
 from ambassadors import operations as cz
 from ambassadors.models import AttributionStatus
+from ambassadors.notifications import DASHBOARD as DASHBOARD_ENDPOINT
+from ambassadors.notifications import public_link
 from marketplace.extensions import db
 from marketplace.models import MailOutbox
 from shop.operations import refunds as refund_ops
-from tests.ambassadors.conftest import attributions, click, fulfil, later, pay, place
+from tests.ambassadors.conftest import attributions, click, config, fulfil, later, pay, place
 from tests.shop import test_notifications as shop_mail
 
 mailbox = shop_mail.mailbox  # the shop's delivered-mail fixture, shared
@@ -160,3 +162,9 @@ def test_reversed_reward_is_not_mailed(app, world, alice, mailbox):
     assert {a.order_line.product_name: a.status for a in attributions(order)}["Stylo"] is (
         AttributionStatus.REVERSED
     )
+
+
+def test_link_is_built_without_a_request_nor_server_name(app):
+    """The worker has no request and production sets no SERVER_NAME: PUBLIC_URL only."""
+    with config(app, SERVER_NAME=None, PUBLIC_URL="https://comptoir.example/vga/"):
+        assert public_link(DASHBOARD_ENDPOINT) == "https://comptoir.example/vga/cityzens/mon-credit"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import force_locale
@@ -23,7 +22,7 @@ from flask_babel import gettext as _
 
 from marketplace import ledger
 from marketplace.extensions import db
-from marketplace.mail import queue_mail
+from marketplace.mail import public_url, queue_mail
 from marketplace.models import User
 from shop.notifications import DEFAULT_LOCALE, Formatter
 
@@ -38,16 +37,6 @@ def user_locale(user: User) -> str:
     """The Cityzen's language if the site offers it, else French."""
     languages = current_app.config.get("LANGUAGES") or (DEFAULT_LOCALE,)
     return user.locale if user.locale in languages else DEFAULT_LOCALE
-
-
-def public_link(endpoint: str) -> str:
-    """An absolute link on PUBLIC_URL, built without a request nor SERVER_NAME (the
-    reward run is a worker's task)."""
-    base = urlsplit(str(current_app.config["PUBLIC_URL"]))
-    adapter = current_app.url_map.bind(
-        base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https"
-    )
-    return str(adapter.build(endpoint, force_external=True))
 
 
 def products(rewards: list[Attribution]) -> list[tuple[str, int]]:
@@ -74,7 +63,7 @@ def send_rewards_credited(user_id: int, rewards: list[Attribution]) -> None:
         "amount_cents": amount,
         "products": products(rewards),
         "credit_cents": ledger.wallet_credit(user_id),
-        "dashboard_link": public_link(DASHBOARD),
+        "dashboard_link": public_url(DASHBOARD),
     }
     # Rendered from the environment, as the shop's mails: no request needed.
     env = current_app.jinja_env

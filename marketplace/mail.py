@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import select
@@ -23,6 +24,16 @@ from .extensions import after_commit, db
 from .models import MailOutbox, utcnow
 
 log = logging.getLogger(__name__)
+
+
+def public_url(endpoint: str, **values: Any) -> str:
+    """An absolute link to this site for a mail: on PUBLIC_URL (not the request's
+    host), and built without a request nor SERVER_NAME, since workers send mail too."""
+    base = urlsplit(str(current_app.config["PUBLIC_URL"]))
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https"
+    )
+    return str(adapter.build(endpoint, values, force_external=True))
 
 
 def queue_mail(to: str, subject: str, text: str, html: str | None = None) -> MailOutbox:

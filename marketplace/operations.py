@@ -9,13 +9,13 @@ import logging
 import uuid
 from functools import cache
 
-from flask import current_app, render_template, url_for
+from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
-from .mail import queue_mail
+from .mail import public_url, queue_mail
 from .models import Role, User, UserRole, utcnow
 from .security import (
     find_user_by_email,
@@ -139,9 +139,7 @@ def request_password_reset(email: str) -> bool:
     user = find_user_by_email(email)
     if user is None or not user.is_active:
         return False
-    link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(
-        "auth.reset_password", token=make_reset_token(user), _external=False
-    )
+    link = public_url("auth.reset_password", token=make_reset_token(user))
     context = {"user": user, "link": link, "minutes": reset_link_minutes()}
     with force_locale(user.locale or "fr"):
         subject = _("Réinitialiser votre mot de passe Comptoir")

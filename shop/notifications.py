@@ -37,16 +37,15 @@ from zoneinfo import ZoneInfo
 import segno
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import event
 from sqlalchemy.orm import Session
-from werkzeug.routing import BuildError
 
 from marketplace import events
 from marketplace.extensions import db
-from marketplace.mail import queue_mail
+from marketplace.mail import public_url, queue_mail
 from marketplace.models import FulfilmentMethod, utcnow
 from merchants.models import Shop
 
@@ -135,23 +134,15 @@ def recipient(order: Order) -> str:
     return order.contact_email or order.user.email
 
 
-def order_link(order: Order) -> str | None:
-    """The public URL of the order page, when one can be built here."""
-    try:
-        path = url_for("storefront.order_detail", public_id=order.public_id, _external=False)
-    except (BuildError, RuntimeError):
-        return None
-    return str(current_app.config["PUBLIC_URL"]).rstrip("/") + path
+def order_link(order: Order) -> str:
+    """The public URL of the order page (built in a worker too)."""
+    return public_url("storefront.order_detail", public_id=order.public_id)
 
 
 def pickup_qr_data_uri(sub: SubOrder) -> str | None:
     """The pickup QR code as a PNG data URI for the HTML mail (the code is also
     written in the mail as text, for clients that hide images)."""
-    try:
-        path = url_for("shop_orders.pickup", ref=sub.reference, code=sub.pickup_code)
-    except (BuildError, RuntimeError):
-        return None
-    url = str(current_app.config["PUBLIC_URL"]).rstrip("/") + path
+    url = public_url("shop_orders.pickup", ref=sub.reference, code=sub.pickup_code)
     return str(segno.make(url, error="m").png_data_uri(scale=4))
 
 

@@ -10,9 +10,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
-from flask import current_app, render_template, url_for
+from flask import render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -21,7 +20,7 @@ from stdnum.fr import siret as siret_number
 
 from marketplace.extensions import db
 from marketplace.geo import GeoPoint, commune_point, distance_km, locate
-from marketplace.mail import queue_mail
+from marketplace.mail import public_url, queue_mail
 from marketplace.models import Commune, Role, User, UserRole, utcnow
 from marketplace.operations import FieldError
 from marketplace.territory import slugify
@@ -240,13 +239,6 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def public_link(endpoint: str, **values: Any) -> str:
-    """An absolute link to this site for a mail (PUBLIC_URL, not the request's host)."""
-    return str(current_app.config["PUBLIC_URL"]).rstrip("/") + url_for(
-        endpoint, _external=False, **values
-    )
-
-
 def create_shop_invitation(
     *, email: str, shop_name: str = "", invited_by: User | None = None
 ) -> tuple[ShopInvitation, str]:
@@ -261,7 +253,7 @@ def create_shop_invitation(
     )
     db.session.add(invitation)
     db.session.flush()
-    link = public_link("merchants.signup", invitation=token)
+    link = public_url("merchants.signup", invitation=token)
     context = {"invitation": invitation, "link": link, "days": SHOP_INVITATION_DAYS}
     with force_locale("fr"):
         subject = _("Votre boutique est invitée à rejoindre Comptoir")
@@ -349,7 +341,7 @@ def approve_shop(shop_id: int, by: User) -> Shop | None:
         shop,
         "merchants/mail/shop_approved.txt",
         lambda: _("Votre boutique %(name)s est validée sur Comptoir", name=shop.name),
-        link=public_link("merchants.home"),
+        link=public_url("merchants.home"),
     )
     log.info("shop %s approved by user %s", shop.id, by.id)
     return shop

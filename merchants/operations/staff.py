@@ -17,14 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
-from marketplace.mail import queue_mail
+from marketplace.mail import public_url, queue_mail
 from marketplace.models import Role, User, utcnow
 from marketplace.operations import FieldError
 from marketplace.security import sign, unsign
 
 from ..models import Shop, ShopStaff, StaffRole
 from ..models.onboarding import StaffInvitation
-from .onboarding import grant_role, public_link
+from .onboarding import grant_role
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def invite(shop: Shop, inviter: User, email: str) -> StaffInvitation:
     db.session.add(invitation)
     db.session.flush()
     token = sign(STAFF_INVITATION_SALT, {"i": invitation.id, "n": invitation.nonce})
-    link = public_link("merchants.staff_invitation", token=token)
+    link = public_url("merchants.staff_invitation", token=token)
     context = {"shop": shop, "inviter": inviter, "link": link, "days": STAFF_INVITATION_DAYS}
     with force_locale(inviter.locale or "fr"):
         subject = _(

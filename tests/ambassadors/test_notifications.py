@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from ambassadors import operations as cz
 from ambassadors.models import AttributionStatus
 from ambassadors.notifications import DASHBOARD as DASHBOARD_ENDPOINT
-from ambassadors.notifications import public_link
 from marketplace.extensions import db
+from marketplace.mail import public_url
 from marketplace.models import MailOutbox
 from shop.operations import refunds as refund_ops
 from tests.ambassadors.conftest import attributions, click, config, fulfil, later, pay, place
@@ -167,4 +167,4 @@ def test_reversed_reward_is_not_mailed(app, world, alice, mailbox):
 def test_link_is_built_without_a_request_nor_server_name(app):
     """The worker has no request and production sets no SERVER_NAME: PUBLIC_URL only."""
     with config(app, SERVER_NAME=None, PUBLIC_URL="https://comptoir.example/vga/"):
-        assert public_link(DASHBOARD_ENDPOINT) == "https://comptoir.example/vga/cityzens/mon-credit"
+        assert public_url(DASHBOARD_ENDPOINT) == "https://comptoir.example/vga/cityzens/mon-credit"

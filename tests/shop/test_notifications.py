@@ -185,17 +185,25 @@ def test_cancelled_sub_order_mails_in_english(app, client, two_shops, mailbox):
     assert "€39.80" in cancelled[0].text
 
 
-def test_uncollected_sub_order_says_so(app, client, two_shops, mailbox):
+def test_uncollected_sub_order_says_so(app, client, two_shops, mailbox, monkeypatch):
     order, _ = place_and_pay(client, app, two_shops)
     sub = sub_of(order, two_shops["a"])
     transition(sub, SubOrderStatus.ACCEPTED, two_shops["owner_a"], "shop")
     transition(sub, SubOrderStatus.READY, two_shops["owner_a"], "shop")
-    transition(sub, SubOrderStatus.CANCELLED, None, "system", "non retirée sous 7 jours")
     db.session.commit()
+    # The cancellation is the worker's: no request, and no SERVER_NAME in production.
+    monkeypatch.setitem(app.config, "SERVER_NAME", None)
+    with app.app_context():
+        worker_sub = db.session.get(SubOrder, sub.id)
+        transition(worker_sub, SubOrderStatus.CANCELLED, None, "system", "non retirée sous 7 jours")
+        db.session.commit()
     cancelled = [m for m in mailbox() if "annulée" in m.subject]
     assert len(cancelled) == 1
     assert "n'a pas été retirée à temps" in cancelled[0].text
     assert "non retirée sous" not in cancelled[0].text  # internal notes stay internal
+    # Sent outside any request, the mail still has the order's link.
+    base = app.config["PUBLIC_URL"].rstrip("/")
+    assert f"{base}/commandes/{order.public_id}" in cancelled[0].text
 
 
 def test_unpaid_order_cancelled_sends_nothing(app, client, two_shops, mailbox):

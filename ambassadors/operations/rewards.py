@@ -55,18 +55,23 @@ def request_visitor() -> str | None:
     return request.cookies.get(VISITOR_COOKIE) or None
 
 
-def _last_click(
-    product_id: int, buyer_id: int, visitor: str | None, since: datetime
-) -> ReferralClick | None:
+def _last_clicks(
+    product_ids: set[int], buyer_id: int, visitor: str | None, since: datetime
+) -> dict[int, tuple[int, int]]:
+    """Per product, the last click (last click wins) on a standing recommendation of
+    it by the buyer or from the buyer's browser since `since`, never on the buyer's
+    own: {product id: (recommendation id, its Cityzen's user id)}, in one query."""
+    if not product_ids:
+        return {}
     by_whom = [ReferralClick.user_id == buyer_id]
     if visitor:
         by_whom.append(ReferralClick.visitor == visitor)
-    return db.session.scalar(
-        select(ReferralClick)
-        .join(Recommendation, Recommendation.id == ReferralClick.recommendation_id)
+    rows = db.session.execute(
+        select(Recommendation.product_id, Recommendation.id, Cityzen.user_id)
+        .join(ReferralClick, ReferralClick.recommendation_id == Recommendation.id)
         .join(Cityzen, Cityzen.id == Recommendation.cityzen_id)
         .where(
-            Recommendation.product_id == product_id,
+            Recommendation.product_id.in_(product_ids),
             Recommendation.withdrawn_at.is_(None),
             Recommendation.hidden_at.is_(None),
             Cityzen.active.is_(True),
@@ -75,43 +80,53 @@ def _last_click(
             or_(*by_whom),
         )
         .order_by(ReferralClick.clicked_at.desc(), ReferralClick.id.desc())
-        .limit(1)
-    )
+    ).all()
+    latest: dict[int, tuple[int, int]] = {}
+    for product_id, recommendation_id, cityzen_user_id in rows:
+        latest.setdefault(product_id, (recommendation_id, cityzen_user_id))
+    return latest
 
 
 def attribute_order(order: Order, visitor: str | None = None, now: datetime | None = None) -> int:
     """Attribute the order's lines bought through a shared link; idempotent (a line
-    keeps its attribution). Returns how many lines were attributed now."""
+    keeps its attribution). Returns how many lines were attributed now. A few
+    queries whatever the number of lines (it runs in every checkout)."""
     moment = now or utcnow()
+    lines = [(s, line) for s in order.sub_orders for line in s.lines if line.variant_id]
+    if not lines:
+        return 0
     terms = rules(order.territory_id)
+    attributed = set(
+        db.session.scalars(
+            select(Attribution.order_line_id).where(
+                Attribution.order_line_id.in_([line.id for _, line in lines])
+            )
+        )
+    )
+    variants = select(Variant.id, Variant.product_id).where(
+        Variant.id.in_({line.variant_id for _, line in lines})
+    )
+    product_of = dict(db.session.execute(variants).all())
     since = moment - timedelta(days=terms.attribution_days)
+    latest = _last_clicks(set(product_of.values()), order.user_id, visitor, since)
     made = 0
-    for sub in order.sub_orders:
-        for line in sub.lines:
-            if line.variant_id is None or _attribution_of(line.id) is not None:
-                continue
-            product_id = db.session.scalar(
-                select(Variant.product_id).where(Variant.id == line.variant_id)
+    for sub, line in lines:
+        found = latest.get(product_of.get(line.variant_id or 0, 0))
+        if found is None or line.id in attributed:
+            continue
+        recommendation_id, cityzen_user_id = found
+        db.session.add(
+            Attribution(
+                sub_order_id=sub.id,
+                order_line_id=line.id,
+                recommendation_id=recommendation_id,
+                cityzen_user_id=cityzen_user_id,
+                rate_bp=terms.reward_rate_bp,
             )
-            click = _last_click(product_id, order.user_id, visitor, since) if product_id else None
-            if click is None:
-                continue
-            db.session.add(
-                Attribution(
-                    sub_order_id=sub.id,
-                    order_line_id=line.id,
-                    recommendation_id=click.recommendation_id,
-                    cityzen_user_id=click.recommendation.cityzen.user_id,
-                    rate_bp=terms.reward_rate_bp,
-                )
-            )
-            made += 1
+        )
+        made += 1
     db.session.flush()
     return made
-
-
-def _attribution_of(line_id: int) -> Attribution | None:
-    return db.session.scalar(select(Attribution).where(Attribution.order_line_id == line_id))
 
 
 def _attributions(sub: SubOrder) -> list[Attribution]:

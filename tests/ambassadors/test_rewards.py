@@ -29,6 +29,7 @@ from tests.ambassadors.conftest import (
     wallet,
     wallet_entries_sum,
 )
+from tests.factories import VariantFactory
 
 A = AttributionStatus
 
@@ -306,3 +307,24 @@ def test_refused_or_refunded_sales_do_not_count_as_sales_through_a_link(app, wor
     figures = cz.figures()
     assert (figures.sales, figures.sales_cents) == (2, 2 * 1990)
     assert kept.sub_orders[0].status is refund_ops.S.PAID
+
+
+def test_attribution_takes_as_many_queries_for_one_line_as_for_five(app, world, count_queries):
+    shop = world["shop"]
+    others = [VariantFactory(product__shop=shop, price_cents=500, stock=10) for _ in range(3)]
+    click(world["rec_alice"], visitor="b1")
+    one = place(app, world["buyer"], [(world["book"], 1)], visitor="b1")
+    five = place(
+        app,
+        world["buyer"],
+        [(world["book"], 1), (world["pen"], 1), *((v, 1) for v in others)],
+        visitor="b1",
+    )
+    assert [len(attributions(o)) for o in (one, five)] == [1, 1]
+    counts = []
+    for order in (one, five):  # attributed again: nothing new, every lookup made
+        assert all(sub.lines for sub in order.sub_orders)  # loaded before counting
+        with count_queries() as counted:
+            assert cz.attribute_order(order, "b1") == 0
+        counts.append(len(counted.statements))
+    assert counts[0] == counts[1] <= 4, counts

@@ -42,8 +42,9 @@ SEARCH_PREFIX = "search_"
 
 def include_object(obj, name, type_, reflected, compare_to):
     """Leave out what only migrations make: the search indexes and FTS5 tables
-    (migration 0003_search), all named `search_*`, which no model declares."""
-    return not (type_ in ("index", "table") and (name or "").startswith(SEARCH_PREFIX))
+    (migration 0003_search) and product's stored search document (0023, PostgreSQL
+    only), all named `search_*`, which no model declares."""
+    return not (type_ in ("index", "table", "column") and (name or "").startswith(SEARCH_PREFIX))
 
 
 load_models()

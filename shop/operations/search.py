@@ -4,7 +4,8 @@ Search is French full-text on PostgreSQL (stemming, accents ignored through
 `comptoir_unaccent`, typos through pg_trgm word similarity) and FTS5 on SQLite (the
 embedded mode: accents ignored by the tokenizer, a light stemming of the query, a
 prefix fallback for typos). The functions and indexes are made by migration
-0003_search: the SQL expressions here must stay identical to the indexed ones.
+0003_search (and product's stored document by 0023_product_search_document): the
+SQL expressions here must stay identical to the indexed ones.
 
 Every function runs a fixed number of queries whatever the number of results.
 """
@@ -43,6 +44,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import contains_eager, defer, joinedload, load_only, selectinload
 
 from marketplace.extensions import db
@@ -75,6 +77,14 @@ SUGGESTIONS = 5
 PG_SUGGESTION_SIMILARITY = 0.3
 SQLITE_SUGGESTION_CUTOFF = 0.7
 FRENCH: ColumnElement[Any] = literal_column("'pg_catalog.french'::regconfig")
+# product.search_document (PostgreSQL only, migration 0023): the product's full-text
+# document, comptoir_product_document(name, category, description), stored by
+# PostgreSQL as a generated column and GIN-indexed. The model does not declare it,
+# so no ORM statement ever reads or writes it and SQLite (no such column) is
+# unaffected: only the PostgreSQL search names it, through this reference.
+PRODUCT_DOCUMENT: ColumnElement[Any] = literal_column(
+    f"{Product.__tablename__}.search_document", TSVECTOR
+)
 # Words the query drops on SQLite (PostgreSQL's French configuration has its own).
 STOPWORDS = frozenset(
     [
@@ -766,17 +776,15 @@ def search_key(value: str) -> str:
 def _pg_match(q: str) -> _TextMatch:
     key = literal(search_key(q), String)
     query = func.websearch_to_tsquery(FRENCH, func.comptoir_unaccent(literal(q, String)))
-    product_doc = func.comptoir_product_document(
-        Product.name, Product.category, Product.description
-    )
+    product_doc = PRODUCT_DOCUMENT
     product_key = func.comptoir_search_key(Product.name)
     shop_doc = func.comptoir_shop_document(Shop.name, Shop.tagline, Shop.story, Shop.advice)
     shop_key = func.comptoir_search_key(Shop.name)
     # `name %> key`: word_similarity(key, name) >= pg_trgm.word_similarity_threshold
     # (0.6): "chocolt" finds "Tablette de chocolat"; both sides use the GIN indexes.
     # The trigram test comes first: rows found by the trigram index are rechecked
-    # against the whole condition, and a name that matches then spares building
-    # the row's full-text document (its description included).
+    # against the whole condition, and a name that matches then spares reading the
+    # row's stored document.
     return _TextMatch(
         product_condition=or_(product_key.op("%>")(key), product_doc.op("@@")(query)),
         product_rank=func.ts_rank_cd(product_doc, query, 1) * 4
@@ -890,9 +898,9 @@ def _ordering(params: SearchParams, match: _TextMatch | None) -> list[Any]:
 
 
 def _ranked_page(base: Select[Any], match: _TextMatch, prefilter: Any) -> Select[Any]:
-    """Relevance over many matches: the full rank (the full-text document of each
-    match, built again from name, category and description) is computed only for
-    the RANKED_CANDIDATES matches whose names are closest to the query, which come
+    """Relevance over many matches: the full rank (ts_rank_cd over each match's
+    stored document, which is read from the table) is computed only for the
+    RANKED_CANDIDATES matches whose names are closest to the query, which come
     first in that order; the others follow by favourites and name. With fewer
     matches than that, the order is exactly the full rank's."""
     candidates = base.with_only_columns(

@@ -237,6 +237,26 @@ def test_product_ref_groups_rows_whatever_their_name(shop: Shop) -> None:
     assert sorted(slugs) == ["pull-coton", "pull-laine"]
 
 
+def test_imported_products_are_found_by_search(shop: Shop) -> None:
+    """New products (written with COPY on PostgreSQL) and updated ones (an UPDATE by
+    primary key) are searchable at once by any word of their description."""
+    from datetime import UTC, datetime
+
+    from shop.operations.search import SearchParams, search
+
+    def found(q: str) -> list[str]:
+        result = search(SearchParams(q=q), datetime.now(UTC))
+        return [hit.product.name for hit in result.products]
+
+    assert apply(shop, csv_bytes([row()])).ok
+    db.session.flush()
+    assert found("garonne") == ["Confiture d'abricot"]
+    assert apply(shop, csv_bytes([row(description="Abricots du Quercy.")])).ok
+    db.session.flush()
+    assert found("garonne") == []
+    assert found("quercy") == ["Confiture d'abricot"]
+
+
 def test_apply_twice_changes_nothing_the_second_time(shop: Shop, batch_rows: int) -> None:
     content = products_file(5, variants=2)
     first = apply(shop, content)

@@ -145,6 +145,19 @@ def test_sorting(town: dict[str, Any]) -> None:
     assert found(sort=ops.Sort.NAME) == sorted(found(sort=ops.Sort.NAME))
 
 
+def test_an_edited_product_is_found_by_its_new_words(town: dict[str, Any]) -> None:
+    """The stored document follows every change of name, category or description."""
+    town["coffee"].description = "Torréfié à Tonneins"
+    db.session.flush()
+    assert found("torréfié") == ["Café moulu pur arabica"]
+    town["coffee"].description = "Origine Éthiopie"
+    town["walk"].category = "Montagne"
+    db.session.flush()
+    assert found("torréfié") == []
+    assert found("ethiopie") == ["Café moulu pur arabica"]
+    assert found("montagne") == ["Chaussure de marche"]
+
+
 def test_relevance_puts_the_name_first(town: dict[str, Any]) -> None:
     product(town["grain"], "Tasse", description="Pour le café du matin")
     assert found("café")[0] == "Café moulu pur arabica"
@@ -296,15 +309,23 @@ def test_search_indexes_are_used_and_hidden_from_autogenerate(app: Flask) -> Non
         )
     )
     assert names == {
-        "search_product_document",
+        "search_product_search_document",
         "search_product_name_trgm",
         "search_shop_document",
         "search_shop_name_trgm",
     }
+    # product's document is stored by PostgreSQL (generated), never written by the app
+    generated = db.session.scalar(
+        db_text(
+            "SELECT attgenerated FROM pg_attribute "
+            "WHERE attrelid = 'product'::regclass AND attname = 'search_document'"
+        )
+    )
+    assert generated == "s"
 
     def include_object(obj: Any, name: str | None, type_: str, *args: Any) -> bool:
         # the same rule as migrations/env.py
-        return not (type_ in ("index", "table") and (name or "").startswith("search_"))
+        return not (type_ in ("index", "table", "column") and (name or "").startswith("search_"))
 
     with app.app_context(), db.engine.connect() as conn:
         context = MigrationContext.configure(

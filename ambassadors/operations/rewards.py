@@ -36,7 +36,7 @@ from marketplace.models import utcnow
 from marketplace.money import apply_rate
 from merchants.models import Variant
 from shop.models import Order, OrderLine, Refund, SubOrder, SubOrderStatus
-from shop.operations.refunds import live_refunds
+from shop.operations.refunds import refunded_by_key
 
 from ..models import Attribution, AttributionStatus, Cityzen, Recommendation, ReferralClick
 from ..notifications import notify_credited
@@ -174,14 +174,10 @@ def on_suborder_status_changed(sub: SubOrder, new: SubOrderStatus, **_: Any) -> 
 # --- the amount ----------------------------------------------------------------------
 
 
-def refunded_on_line(sub: SubOrder, line_id: int) -> int:
-    key = str(line_id)
-    return sum(int((r.allocation or {}).get(key, 0)) for r in live_refunds(sub))
-
-
 def reward_now(att: Attribution) -> int:
     """The reward on what remains of the line (see line_reward)."""
-    return line_reward(att, refunded_on_line(att.sub_order, att.order_line_id))
+    refunded = refunded_by_key([att.sub_order_id]).get(str(att.order_line_id), 0)
+    return line_reward(att, refunded)
 
 
 def line_reward(att: Attribution, refunded: int) -> int:

@@ -13,8 +13,8 @@ from marketplace import ledger
 from marketplace.extensions import db
 from marketplace.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from merchants.models import Product
-from shop.models import OrderLine, Refund, SubOrder, SubOrderStatus
-from shop.operations.refunds import LIVE
+from shop.models import OrderLine, SubOrder, SubOrderStatus
+from shop.operations.refunds import refunded_by_key
 
 from ..models import Attribution, AttributionStatus, Cityzen, Recommendation, ReferralClick
 from .rewards import line_reward
@@ -135,32 +135,17 @@ def attributed_sales(user_id: int, limit: int = 100) -> list[Sale]:
         .limit(limit)
         .options(joinedload(Attribution.order_line), joinedload(Attribution.sub_order))
     ).all()
-    refunded = _refunded_by_line({a.sub_order_id for a in atts if a.status is A.PENDING})
+    refunded = refunded_by_key({a.sub_order_id for a in atts if a.status is A.PENDING})
     return [
         Sale(
             a,
             a.order_line,
-            line_reward(a, refunded.get(a.order_line_id, 0))
+            line_reward(a, refunded.get(str(a.order_line_id), 0))
             if a.status is A.PENDING
             else a.reward_cents,
         )
         for a in atts
     ]
-
-
-def _refunded_by_line(sub_ids: set[int]) -> dict[int, int]:
-    """Refunded so far per order line of these sub-orders, in one query."""
-    if not sub_ids:
-        return {}
-    refunded: dict[int, int] = {}
-    allocations = db.session.scalars(
-        select(Refund.allocation).where(Refund.sub_order_id.in_(sub_ids), Refund.status.in_(LIVE))
-    )
-    for allocation in allocations:
-        for key, cents in (allocation or {}).items():
-            if key.isdigit():  # a line id ("delivery" is the fee)
-                refunded[int(key)] = refunded.get(int(key), 0) + int(cents)
-    return refunded
 
 
 def reward_totals(sales: list[Sale]) -> Rewards:

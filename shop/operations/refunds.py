@@ -22,8 +22,9 @@ shop's side (its payable, the commission reversed) does not depend on the split.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -202,36 +203,46 @@ def succeeded_refunds_by_sub(sub_ids: list[int]) -> dict[int, list[Refund]]:
     return found
 
 
-def refunded_by_sub(sub_ids: list[int]) -> dict[int, int]:
-    """Refunded so far per sub-order, in one query (for lists)."""
+def _sum_by_sub(sub_ids: list[int], column: Any) -> dict[int, int]:
     if not sub_ids:
         return {}
     rows = db.session.execute(
-        select(Refund.sub_order_id, func.sum(Refund.amount_cents))
+        select(Refund.sub_order_id, func.sum(column))
         .where(Refund.sub_order_id.in_(sub_ids), Refund.status.in_(LIVE))
         .group_by(Refund.sub_order_id)
     )
-    return {sub_id: int(total) for sub_id, total in rows}
+    return {sub_id: int(total) for sub_id, total in rows if total}
+
+
+def refunded_by_sub(sub_ids: list[int]) -> dict[int, int]:
+    """Refunded so far per sub-order, in one query (for lists)."""
+    return _sum_by_sub(sub_ids, Refund.amount_cents)
 
 
 def refunded_to_wallet_by_sub(sub_ids: list[int]) -> dict[int, int]:
     """Of what was refunded per sub-order, the part given back to the wallet."""
-    if not sub_ids:
-        return {}
-    rows = db.session.execute(
-        select(Refund.sub_order_id, func.sum(Refund.wallet_cents))
-        .where(Refund.sub_order_id.in_(sub_ids), Refund.status.in_(LIVE), Refund.wallet_cents > 0)
-        .group_by(Refund.sub_order_id)
+    return _sum_by_sub(sub_ids, Refund.wallet_cents)
+
+
+def refunded_by_key(sub_ids: Iterable[int]) -> dict[str, int]:
+    """Refunded so far per allocation key (an order line's id as text, "delivery"
+    for a lone sub-order's fee) over these sub-orders, in one query."""
+    done: dict[str, int] = {}
+    ids = list(sub_ids)
+    if not ids:
+        return done
+    allocations = db.session.scalars(
+        select(Refund.allocation).where(Refund.sub_order_id.in_(ids), Refund.status.in_(LIVE))
     )
-    return {sub_id: int(total) for sub_id, total in rows}
+    for allocation in allocations:
+        for key, cents in (allocation or {}).items():
+            done[key] = done.get(key, 0) + int(cents)
+    return done
 
 
 def remaining_by_line(sub: SubOrder) -> dict[str, int]:
     """Cents still refundable per allocation key (line id as text, "delivery")."""
-    done: dict[str, int] = {}
-    for r in live_refunds(sub):
-        for key, cents in (r.allocation or {}).items():
-            done[key] = done.get(key, 0) + int(cents)
+    done = refunded_by_key([sub.id])
     buckets = {str(line.id): line.total_cents for line in sub.lines}
     if sub.delivery_fee_cents:
         buckets[DELIVERY] = sub.delivery_fee_cents

@@ -11,7 +11,7 @@ from marketplace import ledger
 from marketplace.extensions import db
 from marketplace.models import User
 from merchants.demo import DEMO_DOMAIN
-from merchants.models import Product, ProductStatus, Shop, ShopStatus
+from merchants.models import Product, Shop
 
 from .operations import cityzens
 
@@ -31,10 +31,7 @@ def _products(count: int) -> list[Product]:
     rows = db.session.scalars(
         select(Product)
         .join(Shop, Shop.id == Product.shop_id)
-        .where(
-            Shop.status == ShopStatus.APPROVED,
-            Product.status == ProductStatus.PUBLISHED,
-        )
+        .where(*cityzens.ON_SALE)
         .order_by(Shop.id, Product.id)
     )
     picked: dict[int, Product] = {}

@@ -27,6 +27,17 @@ from ..models import (
 CODE_BYTES = 6  # 8 URL-safe characters: short to share, too many to guess
 
 
+# A product a Cityzen may recommend and a visitor may buy: published, shop approved.
+ON_SALE = (Product.status == ProductStatus.PUBLISHED, Shop.status == ShopStatus.APPROVED)
+# A recommendation whose link counts: not withdrawn, not hidden, its Cityzen active
+# (the query joins Cityzen).
+STANDING = (
+    Recommendation.withdrawn_at.is_(None),
+    Recommendation.hidden_at.is_(None),
+    Cityzen.active.is_(True),
+)
+
+
 class NotFound(LookupError):
     """No such product, recommendation or link (or not one this user may see)."""
 
@@ -98,11 +109,7 @@ def recommendable_product(product_id: int) -> Product:
     product = db.session.scalar(
         select(Product)
         .join(Shop, Shop.id == Product.shop_id)
-        .where(
-            Product.id == product_id,
-            Product.status == ProductStatus.PUBLISHED,
-            Shop.status == ShopStatus.APPROVED,
-        )
+        .where(Product.id == product_id, *ON_SALE)
     )
     if product is None:
         raise NotFound(product_id)
@@ -213,14 +220,7 @@ def live_recommendation(code: str) -> Recommendation:
         .join(Cityzen, Cityzen.id == Recommendation.cityzen_id)
         .join(Product, Product.id == Recommendation.product_id)
         .join(Shop, Shop.id == Product.shop_id)
-        .where(
-            Recommendation.code == code,
-            Recommendation.withdrawn_at.is_(None),
-            Recommendation.hidden_at.is_(None),
-            Cityzen.active.is_(True),
-            Product.status == ProductStatus.PUBLISHED,
-            Shop.status == ShopStatus.APPROVED,
-        )
+        .where(Recommendation.code == code, *STANDING, *ON_SALE)
     )
     if found is None:
         raise NotFound(code)

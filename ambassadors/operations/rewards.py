@@ -40,6 +40,7 @@ from shop.operations.refunds import refunded_by_key
 
 from ..models import Attribution, AttributionStatus, Cityzen, Recommendation, ReferralClick
 from ..notifications import notify_credited
+from .cityzens import STANDING
 from .rules import rules
 
 VISITOR_COOKIE = "cityzen_ref"
@@ -72,9 +73,7 @@ def _last_clicks(
         .join(Cityzen, Cityzen.id == Recommendation.cityzen_id)
         .where(
             Recommendation.product_id.in_(product_ids),
-            Recommendation.withdrawn_at.is_(None),
-            Recommendation.hidden_at.is_(None),
-            Cityzen.active.is_(True),
+            *STANDING,
             Cityzen.user_id != buyer_id,
             ReferralClick.clicked_at >= since,
             or_(*by_whom),

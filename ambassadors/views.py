@@ -186,8 +186,9 @@ def withdraw(recommendation_id: int) -> Response:
     return redirect(url_for("ambassadors.dashboard"))
 
 
-def _visitor_cookie(response: Response, visitor: str) -> None:
-    days = ops.rules(None).attribution_days
+def _visitor_cookie(response: Response, visitor: str, territory_id: int) -> None:
+    """The browser's visitor token, kept as long as a click counts in the territory."""
+    days = ops.rules(territory_id).attribution_days
     response.set_cookie(
         ops.VISITOR_COOKIE,
         visitor,
@@ -202,27 +203,22 @@ def _visitor_cookie(response: Response, visitor: str) -> None:
 def shared_link(code: str) -> Response:
     """A shared link: the visit is recorded for this browser (a visitor cookie kept
     for the attribution window) and the product is shown with the Cityzen's word."""
+    visitor = request.cookies.get(ops.VISITOR_COOKIE) or secrets.token_urlsafe(18)
     try:
-        recommendation = ops.live_recommendation(code)
+        recommendation = ops.record_click(code, visitor, current_user).recommendation
     except ops.NotFound:
         abort(404)
-    visitor = request.cookies.get(ops.VISITOR_COOKIE) or secrets.token_urlsafe(18)
-    ops.record_click(code, visitor, current_user)
     db.session.commit()
     product = recommendation.product
-    image = product.images[0] if product.images else None
-    prices = [v.price_cents for v in product.variants]
     response = make_response(
         render_template(
             "ambassadors/shared.html",
             recommendation=recommendation,
             product=product,
             cityzen=recommendation.cityzen,
-            image=image,
-            price_cents=min(prices) if prices else None,
-            several_prices=len(set(prices)) > 1,
+            image=product.images[0] if product.images else None,
         )
     )
     response.headers["Cache-Control"] = "private, no-store"
-    _visitor_cookie(response, visitor)
+    _visitor_cookie(response, visitor, product.shop.territory_id)
     return response

@@ -12,7 +12,7 @@ from ambassadors import operations as cz
 from ambassadors.models import Cityzen, Recommendation, ReferralClick
 from ambassadors.operations import VISITOR_COOKIE
 from marketplace.extensions import db
-from marketplace.models import Role
+from marketplace.models import Role, Territory
 from merchants.models import ProductStatus
 from tests.ambassadors.conftest import fulfil, later, make_cityzen, pay, place
 from tests.factories import DEFAULT_PASSWORD, UserFactory, VariantFactory
@@ -160,6 +160,15 @@ def test_shared_link_cookie_is_secure_on_https(client, app, world):
     response = client.get(f"/r/{world['rec_alice'].code}", base_url="https://comptoir.test")
     cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith(VISITOR_COOKIE))
     assert "Secure" in cookie
+
+
+def test_shared_link_cookie_lasts_the_territorys_attribution_window(client, app, world):
+    territory = db.session.get(Territory, world["shop"].territory_id)
+    territory.settings = {"cityzens": {"attribution_days": 40}}
+    db.session.commit()
+    response = client.get(f"/r/{world['rec_alice'].code}")
+    cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith(VISITOR_COOKIE))
+    assert f"Max-Age={40 * 86400}" in cookie  # a click counts 40 days there, not 30
 
 
 def test_unknown_or_withdrawn_link_is_a_404_page(client, app, world):

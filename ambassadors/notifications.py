@@ -16,27 +16,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from flask import current_app
-from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from marketplace import ledger
 from marketplace.extensions import db
-from marketplace.mail import public_url, queue_mail
+from marketplace.mail import mail_locale, public_url, queue_rendered
 from marketplace.models import User
-from shop.notifications import DEFAULT_LOCALE, Formatter
+from shop.notifications import Formatter
 
 from .models import Attribution
 
 log = logging.getLogger(__name__)
 
 DASHBOARD = "ambassadors.dashboard"  # /cityzens/mon-credit
-
-
-def user_locale(user: User) -> str:
-    """The Cityzen's language if the site offers it, else French."""
-    languages = current_app.config.get("LANGUAGES") or (DEFAULT_LOCALE,)
-    return user.locale if user.locale in languages else DEFAULT_LOCALE
 
 
 def products(rewards: list[Attribution]) -> list[tuple[str, int]]:
@@ -53,7 +45,7 @@ def send_rewards_credited(user_id: int, rewards: list[Attribution]) -> None:
     user = db.session.get(User, user_id)
     if user is None or not rewards:
         return
-    locale = user_locale(user)
+    locale = mail_locale(user.locale)
     fmt = Formatter(locale)
     amount = sum(att.reward_cents for att in rewards)
     context = {
@@ -65,13 +57,13 @@ def send_rewards_credited(user_id: int, rewards: list[Attribution]) -> None:
         "credit_cents": ledger.wallet_credit(user_id),
         "dashboard_link": public_url(DASHBOARD),
     }
-    # Rendered from the environment, as the shop's mails: no request needed.
-    env = current_app.jinja_env
-    with force_locale(locale):
-        text = env.get_template("ambassadors/mail/reward_credited.txt").render(context)
-        html = env.get_template("ambassadors/mail/reward_credited.html").render(context)
-        subject = _("Vos liens Cityzen vous ont rapporté %(amount)s", amount=fmt.money(amount))
-    queue_mail(user.email, subject, text, html)
+    queue_rendered(
+        user.email,
+        "ambassadors/mail/reward_credited",
+        locale,
+        lambda: _("Vos liens Cityzen vous ont rapporté %(amount)s", amount=fmt.money(amount)),
+        context,
+    )
     log.info("reward mail queued: user %s, %s reward(s)", user_id, len(rewards))
 
 

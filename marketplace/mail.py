@@ -10,6 +10,7 @@ import logging
 import smtplib
 import ssl
 import uuid
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +36,29 @@ def public_url(endpoint: str, **values: Any) -> str:
         base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https"
     )
     return str(adapter.build(endpoint, values, force_external=True))
+
+
+DEFAULT_LOCALE = "fr"
+
+
+def mail_locale(locale: str | None) -> str:
+    """A person's language for their mail if the site offers it, else French."""
+    languages = current_app.config.get("LANGUAGES") or (DEFAULT_LOCALE,)
+    return locale if locale is not None and locale in languages else DEFAULT_LOCALE
+
+
+def queue_rendered(
+    to: str, template: str, locale: str, subject: Callable[[], str], context: dict[str, Any]
+) -> MailOutbox:
+    """Render `template`.txt and .html in `locale` and queue them; `subject` is
+    called in that locale. Rendered straight from the Jinja environment, without the
+    pages' context processors: workers and commands send mail too, with no request."""
+    env = current_app.jinja_env
+    with force_locale(locale):
+        text = env.get_template(f"{template}.txt").render(context)
+        html = env.get_template(f"{template}.html").render(context)
+        title = str(subject())
+    return queue_mail(to, title, text, html)
 
 
 def queue_mail(to: str, subject: str, text: str, html: str | None = None) -> MailOutbox:

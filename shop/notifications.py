@@ -37,15 +37,14 @@ from zoneinfo import ZoneInfo
 import segno
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency
-from flask import Flask, current_app
-from flask_babel import force_locale
+from flask import Flask
 from flask_babel import gettext as _
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from marketplace import events
 from marketplace.extensions import db
-from marketplace.mail import public_url, queue_mail
+from marketplace.mail import mail_locale, public_url, queue_rendered
 from marketplace.models import FulfilmentMethod, utcnow
 from merchants.models import Shop
 
@@ -63,7 +62,6 @@ from .views.common import METHOD_LABELS
 log = logging.getLogger(__name__)
 
 PARIS = ZoneInfo("Europe/Paris")
-DEFAULT_LOCALE = "fr"
 HOURS_DAYS = 7  # the "ready" mail lists the opening hours of this many days
 REFUND_NOTICES = "shop.notifications.refunds"  # key in Session.info
 CANCELLED_OR_REFUSED = {SubOrderStatus.CANCELLED, SubOrderStatus.REFUSED}
@@ -124,9 +122,7 @@ class Formatter:
 
 def resident_locale(order: Order) -> str:
     """The resident's language if the site offers it, else French."""
-    locale = order.user.locale if order.user is not None else None
-    languages = current_app.config.get("LANGUAGES") or (DEFAULT_LOCALE,)
-    return locale if locale in languages else DEFAULT_LOCALE
+    return mail_locale(order.user.locale if order.user is not None else None)
 
 
 def recipient(order: Order) -> str:
@@ -160,15 +156,7 @@ def _send(order: Order, template: str, subject: Any, **context: Any) -> None:
         link=order_link(order),
         method_labels=METHOD_LABELS,
     )
-    # The templates are rendered straight from the environment, without the
-    # context processors of the pages: a mail may be rendered outside a request
-    # (a worker, a command) and needs nothing from one.
-    env = current_app.jinja_env
-    with force_locale(locale):
-        text = env.get_template(f"shop/mail/{template}.txt").render(context)
-        html = env.get_template(f"shop/mail/{template}.html").render(context)
-        title = str(subject(fmt))
-    queue_mail(recipient(order), title, text, html)
+    queue_rendered(recipient(order), f"shop/mail/{template}", locale, lambda: subject(fmt), context)
 
 
 # --- the mails --------------------------------------------------------------------

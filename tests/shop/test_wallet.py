@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -510,6 +511,45 @@ def test_resident_cancelling_a_wallet_paid_sub_order_gets_card_then_credit(
 # --- two checkouts at once ----------------------------------------------------------
 
 
+def race_on_a_lock(app: Flask, first: Callable[[], Any], second: Callable[[], Any]) -> dict:
+    """Run `first` in its own app context (own connection) and keep its transaction
+    open; run `second` the same way and check it waits (for the lock `first` holds)
+    until `first` commits. Returns {"first": ..., "second": ...}, what each returned."""
+    first_ran, first_may_commit, second_done = (threading.Event() for _ in range(3))
+    results: dict[str, Any] = {}
+
+    def run(name: str, action: Callable[[], Any], hold: bool) -> None:
+        try:
+            with app.app_context():
+                try:
+                    results[name] = action()
+                    if hold:
+                        first_ran.set()
+                        assert first_may_commit.wait(30)
+                    db.session.commit()
+                finally:
+                    db.session.remove()
+        except BaseException as exc:  # reported by the test
+            results[f"{name}-error"] = exc
+            first_ran.set()
+        finally:
+            if not hold:
+                second_done.set()
+
+    one = threading.Thread(target=run, args=("first", first, True))
+    one.start()
+    assert first_ran.wait(30)
+    two = threading.Thread(target=run, args=("second", second, False))
+    two.start()
+    assert not second_done.wait(1.0), results  # the second waits on the first's lock
+    first_may_commit.set()
+    one.join(30)
+    two.join(30)
+    assert not one.is_alive() and not two.is_alive()
+    assert {k: v for k, v in results.items() if k.endswith("error")} == {}
+    return results
+
+
 def test_two_checkouts_at_once_cannot_spend_the_same_credit(committed_app: Flask):
     """The first checkout holds the wallet until it commits; the second waits, then
     sees only what is left. Each checkout has its own basket (two devices), made to
@@ -520,50 +560,22 @@ def test_two_checkouts_at_once_cannot_spend_the_same_credit(committed_app: Flask
     give_credit(user, 1500)
     db.session.commit()
     ids = (shop.id, variant.id, user.id)
-    first_placed, first_may_commit, second_done = (threading.Event() for _ in range(3))
-    results: dict[str, Any] = {}
 
-    def run(name: str, before_commit: threading.Event | None) -> None:
-        try:
-            with committed_app.app_context():
-                try:
-                    owner = db.session.get(User, ids[2])
-                    basket = Basket(user_id=ids[2])  # this device's basket, never stored
-                    basket.lines.append(BasketLine(variant_id=ids[1], quantity=1))
-                    order = ops.place_order(
-                        owner,
-                        basket,
-                        {ids[0]: FulfilmentMethod.CLICK_AND_COLLECT},
-                        ops.Contact("Camille Martin", owner.email, "0612345678"),
-                        uuid.uuid4(),
-                        use_wallet=True,
-                    )
-                    results[name] = order.wallet_cents
-                    if before_commit is not None:
-                        first_placed.set()
-                        assert before_commit.wait(30)
-                    db.session.commit()
-                finally:
-                    db.session.remove()
-        except BaseException as exc:  # reported by the test
-            results[f"{name}-error"] = exc
-            first_placed.set()
-        finally:
-            if before_commit is None:
-                second_done.set()
+    def checkout() -> int:
+        owner = db.session.get(User, ids[2])
+        basket = Basket(user_id=ids[2])  # this device's basket, never stored
+        basket.lines.append(BasketLine(variant_id=ids[1], quantity=1))
+        order = ops.place_order(
+            owner,
+            basket,
+            {ids[0]: FulfilmentMethod.CLICK_AND_COLLECT},
+            ops.Contact("Camille Martin", owner.email, "0612345678"),
+            uuid.uuid4(),
+            use_wallet=True,
+        )
+        return order.wallet_cents
 
-    first = threading.Thread(target=run, args=("first", first_may_commit))
-    first.start()
-    assert first_placed.wait(30)
-    second = threading.Thread(target=run, args=("second", None))
-    second.start()
-    # The second checkout waits on the wallet's lock while the first is open.
-    assert not second_done.wait(1.0), results
-    first_may_commit.set()
-    first.join(30)
-    second.join(30)
-    assert not first.is_alive() and not second.is_alive()
-    assert {k: v for k, v in results.items() if k.endswith("error")} == {}
+    results = race_on_a_lock(committed_app, checkout, checkout)
     # The first is paid by the wallet alone; the second gets what is left.
     assert (results["first"], results["second"]) == (1200, 300)
     db.session.expire_all()
@@ -682,40 +694,17 @@ def test_two_refunds_of_one_order_at_once_share_its_card_once(committed_app: Fla
     assert ops.handle_stripe_event(json.loads(stripe_event_for(intent_id))) == "paid"
     db.session.commit()
     sub_ids = {s.shop_id: s.id for s in order.sub_orders}
-    first_done, first_may_commit, second_done = (threading.Event() for _ in range(3))
-    results: dict[str, Any] = {}
 
-    def run(name: str, sub_id: int, wait: threading.Event | None) -> None:
-        try:
-            with committed_app.app_context():
-                try:
-                    sub = db.session.get(SubOrder, sub_id)
-                    row = refund_ops.refund_remaining(sub, None, "system", "rupture")
-                    results[name] = (row.amount_cents, row.wallet_cents)
-                    if wait is not None:
-                        first_done.set()
-                        assert wait.wait(30)
-                    db.session.commit()
-                finally:
-                    db.session.remove()
-        except BaseException as exc:  # reported by the test
-            results[f"{name}-error"] = exc
-            first_done.set()
-        finally:
-            if wait is None:
-                second_done.set()
+    def refund(shop_id: int) -> Callable[[], tuple[int, int]]:
+        def action() -> tuple[int, int]:
+            sub = db.session.get(SubOrder, sub_ids[shop_id])
+            row = refund_ops.refund_remaining(sub, None, "system", "rupture")
+            return row.amount_cents, row.wallet_cents
 
-    first = threading.Thread(target=run, args=("a", sub_ids[a.id], first_may_commit))
-    first.start()
-    assert first_done.wait(30)
-    second = threading.Thread(target=run, args=("b", sub_ids[b.id], None))
-    second.start()
-    assert not second_done.wait(1.0), results  # waits for the first refund's end
-    first_may_commit.set()
-    first.join(30)
-    second.join(30)
-    assert {k: v for k, v in results.items() if k.endswith("error")} == {}
-    assert (results["a"], results["b"]) == ((1990, 0), (1300, 1000))
+        return action
+
+    results = race_on_a_lock(committed_app, refund(a.id), refund(b.id))
+    assert (results["first"], results["second"]) == ((1990, 0), (1300, 1000))
     listed = gateway().client.v1.refunds.list(params={"payment_intent": intent_id})
     assert sorted(r.amount for r in listed.data) == [300, 1990]
     db.session.expire_all()

@@ -90,3 +90,35 @@ def fake_payment_provider(monkeypatch: Any, prefix: str) -> None:
 
     monkeypatch.setattr(provider, "create_intent", create_intent)
     monkeypatch.setattr(provider, "refund", refund)
+
+
+def place_click_and_collect(resident: Any, items: list[tuple[Any, int]]) -> Any:
+    """The resident's basket filled with `items` and checked out (click-and-collect
+    at every shop) through the real operations; returns the unpaid order."""
+    from marketplace.models import FulfilmentMethod
+    from shop import operations as ops
+
+    basket = ops.user_basket(resident)
+    for variant, quantity in items:
+        ops.set_quantity(basket, variant.id, quantity)
+    shops = {variant.product.shop_id for variant, _quantity in items}
+    return ops.place_order(
+        resident,
+        basket,
+        dict.fromkeys(shops, FulfilmentMethod.CLICK_AND_COLLECT),
+        ops.Contact("Camille Martin", "camille@example.org", "06 12 34 56 78"),
+        uuid.uuid4(),
+    )
+
+
+def succeed_payment(order: Any) -> None:
+    """The payment webhook's handler told that the order's PaymentIntent succeeded."""
+    from shop.operations.payments import handle_stripe_event
+
+    payment = order.payments[-1]
+    event = {
+        "id": f"evt_test_{uuid.uuid4().hex[:16]}",
+        "type": "payment_intent.succeeded",
+        "data": {"object": {"id": payment.intent_id, "amount": payment.amount_cents}},
+    }
+    assert handle_stripe_event(event) == "paid"

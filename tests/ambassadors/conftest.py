@@ -4,7 +4,6 @@ order_placed event included) and paid through the payment webhook's handler."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -19,13 +18,11 @@ from ambassadors.models import Attribution, Recommendation
 from ambassadors.operations import VISITOR_COOKIE
 from marketplace import ledger
 from marketplace.extensions import db
-from marketplace.models import FulfilmentMethod, LedgerEntry, Role, User, utcnow
-from shop import operations as shop_ops
+from marketplace.models import LedgerEntry, Role, User, utcnow
 from shop.models import Order, SubOrder, SubOrderStatus
 from shop.operations.orders import transition
-from shop.operations.payments import handle_stripe_event
 from tests.factories import CommuneFactory, ShopFactory, UserFactory, VariantFactory
-from tests.helpers import fake_payment_provider
+from tests.helpers import fake_payment_provider, place_click_and_collect, succeed_payment
 
 S = SubOrderStatus
 
@@ -79,28 +76,13 @@ def place(
     """The real place_order, in a request carrying the browser's visitor cookie."""
     headers = {"Cookie": f"{VISITOR_COOKIE}={visitor}"} if visitor else {}
     with app.test_request_context("/commande", method="POST", headers=headers):
-        basket = shop_ops.user_basket(buyer)
-        for variant, quantity in items:
-            shop_ops.set_quantity(basket, variant.id, quantity)
-        shops = {variant.product.shop_id for variant, _ in items}
-        order = shop_ops.place_order(
-            buyer,
-            basket,
-            dict.fromkeys(shops, FulfilmentMethod.CLICK_AND_COLLECT),
-            shop_ops.Contact("Camille Martin", "camille@example.org", "06 12 34 56 78"),
-            uuid.uuid4(),
-        )
+        order = place_click_and_collect(buyer, items)
     db.session.flush()
     return order
 
 
 def pay(order: Order) -> None:
-    event = {
-        "id": f"evt_cz_{uuid.uuid4().hex[:16]}",
-        "type": "payment_intent.succeeded",
-        "data": {"object": {"id": order.payments[-1].intent_id, "amount": order.total_cents}},
-    }
-    assert handle_stripe_event(event) == "paid"
+    succeed_payment(order)
     db.session.flush()
 
 

@@ -4,7 +4,6 @@ field, and another shop's staff getting 404 with nothing changed or leaked."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -13,13 +12,11 @@ import pytest
 
 from marketplace.api_auth import create_token
 from marketplace.extensions import db
-from marketplace.models import FulfilmentMethod, Role
+from marketplace.models import Role
 from marketplace.payments import gateway
-from shop import operations as ops
 from shop.models import Order, SubOrder, SubOrderStatus
-from shop.operations.payments import handle_stripe_event
 from tests.factories import UserFactory
-from tests.helpers import fake_payment_provider
+from tests.helpers import fake_payment_provider, place_click_and_collect, succeed_payment
 from tests.shop import test_orders
 from tests.shop.test_orders import fresh
 
@@ -45,23 +42,8 @@ def assert_error(response: Any, code: int) -> dict[str, Any]:
 def place_paid(resident: Any, items: list[tuple[Any, int]]) -> Order:
     """Basket, checkout (click-and-collect) and the payment webhook, through the
     operations; the provider must be faked (see `paid`)."""
-    basket = ops.user_basket(resident)
-    for variant, quantity in items:
-        ops.set_quantity(basket, variant.id, quantity)
-    shops = {variant.product.shop_id for variant, _quantity in items}
-    order = ops.place_order(
-        resident,
-        basket,
-        dict.fromkeys(shops, FulfilmentMethod.CLICK_AND_COLLECT),
-        ops.Contact("Camille Martin", "camille@example.org", "06 12 34 56 78"),
-        uuid.uuid4(),
-    )
-    event = {
-        "id": f"evt_api_{uuid.uuid4().hex[:16]}",
-        "type": "payment_intent.succeeded",
-        "data": {"object": {"id": order.payments[-1].intent_id, "amount": order.total_cents}},
-    }
-    assert handle_stripe_event(event) == "paid"
+    order = place_click_and_collect(resident, items)
+    succeed_payment(order)
     db.session.commit()
     return order
 
